@@ -1,0 +1,308 @@
+//! The GPU backend: WGSL kernels from `shaders/`, dispatched through wgpu.
+//!
+//! - `Gpu` owns a device, its pipelines (built once) and a buffer pool.
+//! - `GpuArray` is data resident on that device; ops on it return new resident
+//!   arrays, so chains run without readbacks. The `Backend` impl is a thin layer:
+//!   upload, run the resident op, read back.
+//! - `runtime` holds the one dispatch path, batching and readback.
+
+mod array;
+mod elementwise;
+mod kernels;
+mod pool;
+mod runtime;
+
+use std::sync::{Arc, Mutex};
+
+use ndarray::{Array2, ArrayD, ArrayView3, ArrayViewD, Ix2};
+
+pub use array::GpuArray;
+pub use kernels::shader_sources;
+pub use pool::MemoryStats;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use runtime::Runtime;
+
+/// Knobs for `Gpu::with_options`. The defaults suit every use; the limits exist so
+/// tests can drive the splitting paths (several bindings per array, 2-D dispatch
+/// grids) with small arrays, and can only lower what the device allows.
+#[derive(Debug, Clone, Default)]
+pub struct GpuOptions {
+    /// Use at most this many bytes per storage binding (rounded down to the
+    /// device's offset alignment).
+    pub max_binding_bytes: Option<u64>,
+    /// Use at most this many workgroups per dispatch dimension.
+    pub max_workgroups_per_dimension: Option<u32>,
+}
+
+/// What a `Gpu` runs on.
+#[derive(Debug, Clone)]
+pub struct AdapterSummary {
+    pub name: String,
+    /// The graphics API: Vulkan, Metal, Dx12, ...
+    pub backend: wgpu::Backend,
+    pub device_type: wgpu::DeviceType,
+    pub driver: String,
+    /// True for a CPU implementation such as Mesa's lavapipe: correct, not fast.
+    pub is_software: bool,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({:?}, {:?}",
+            self.name, self.backend, self.device_type
+        )?;
+        if self.is_software {
+            write!(f, ", software: correct but not fast")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// A GPU context: device, queue, pipelines, buffer pool. Cheap to clone (shared
+/// inside), `Send + Sync`: threads may share one and call it at once.
+#[derive(Clone)]
+pub struct Gpu {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    rt: Runtime,
+    adapter: AdapterSummary,
+    limits: wgpu::Limits,
+    features: wgpu::Features,
+    /// Elements of f32 per storage binding: arrays longer than this are processed
+    /// in windows of this many elements.
+    window_elems: usize,
+}
+
+/// Hardware first: discrete, integrated, virtual, other, then CPU (software).
+fn rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+const NO_ADAPTER_HINT: &str = "no Vulkan, Metal or DX12 adapter was found. On Linux without a GPU, \
+     install Mesa's software Vulkan driver (Debian/Ubuntu: apt-get install mesa-vulkan-drivers libvulkan1)";
+
+impl Gpu {
+    /// The best adapter on this machine: a hardware GPU if there is one, else a
+    /// software one (reported by `adapter().is_software`). No adapter: `Err`.
+    pub fn new() -> Result<Gpu> {
+        Gpu::with_options(GpuOptions::default())
+    }
+
+    pub fn with_options(options: GpuOptions) -> Result<Gpu> {
+        pollster::block_on(async {
+            // From env so WGPU_BACKEND can restrict the choice; GL is left out: it has
+            // no subgroups and, on llvmpipe, only duplicates the Vulkan adapter.
+            let instance = wgpu::Instance::new(
+                wgpu::InstanceDescriptor::new_without_display_handle_from_env(),
+            );
+            let mut adapters = instance.enumerate_adapters(wgpu::Backends::PRIMARY).await;
+            if adapters.is_empty() {
+                return Err(Error::NoAdapter(NO_ADAPTER_HINT.into()));
+            }
+            adapters.sort_by_key(|a| rank(a.get_info().device_type));
+            let mut refusals = Vec::new();
+            for adapter in adapters {
+                match Gpu::open(&adapter, &options).await {
+                    Ok(gpu) => return Ok(gpu),
+                    Err(e) => refusals.push(format!("{}: {e}", adapter.get_info().name)),
+                }
+            }
+            Err(Error::NoAdapter(format!(
+                "every adapter refused: {}",
+                refusals.join("; ")
+            )))
+        })
+    }
+
+    async fn open(adapter: &wgpu::Adapter, options: &GpuOptions) -> Result<Gpu> {
+        // Ask for the adapter's real limits: a device gets only what it requests,
+        // and the WebGPU defaults (128 MiB bindings, 256 MiB buffers) are far below
+        // what most hardware offers.
+        let wanted = wgpu::Features::SUBGROUP
+            | wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("gpu-basics"),
+                required_features: adapter.features() & wanted,
+                required_limits: adapter.limits(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::gpu("Gpu::new", e))?;
+        // wgpu's default handler panics; a library must return errors instead.
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&errors);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e.to_string());
+        }));
+        let sink = Arc::clone(&errors);
+        device.set_device_lost_callback(move |reason, msg| {
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(format!("device lost ({reason:?}): {msg}"));
+        });
+        Gpu::build(device, queue, adapter.get_info(), options, errors)
+    }
+
+    /// Wraps a device and queue the application already has. gpu-basics uses the
+    /// limits and features the device was created with, and does not replace the
+    /// application's uncaptured-error handler (wgpu's default one panics; install
+    /// your own if you want errors as values).
+    pub fn from_device(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: wgpu::AdapterInfo,
+        options: GpuOptions,
+    ) -> Result<Gpu> {
+        Gpu::build(
+            device,
+            queue,
+            info,
+            &options,
+            Arc::new(Mutex::new(Vec::new())),
+        )
+    }
+
+    fn build(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: wgpu::AdapterInfo,
+        options: &GpuOptions,
+        errors: Arc<Mutex<Vec<String>>>,
+    ) -> Result<Gpu> {
+        let limits = device.limits();
+        let features = device.features();
+        // Window offsets must be multiples of the storage offset alignment, and of
+        // 16 bytes since kernels address vec4s.
+        let align = u64::from(limits.min_storage_buffer_offset_alignment).max(16);
+        let mut binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        if let Some(b) = options.max_binding_bytes {
+            binding = binding.min(b);
+        }
+        let window_bytes = binding / align * align;
+        if window_bytes == 0 {
+            return Err(Error::gpu(
+                "Gpu::new",
+                format!("binding size {binding} is below the alignment {align}"),
+            ));
+        }
+        let mut max_workgroups = limits.max_compute_workgroups_per_dimension;
+        if let Some(w) = options.max_workgroups_per_dimension {
+            max_workgroups = max_workgroups.min(w.max(1));
+        }
+        let pipelines = kernels::build_all(&device)?;
+        let adapter = AdapterSummary {
+            is_software: info.device_type == wgpu::DeviceType::Cpu,
+            name: info.name,
+            backend: info.backend,
+            device_type: info.device_type,
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
+        };
+        let rt = Runtime::new(
+            device,
+            queue,
+            pipelines,
+            limits.max_buffer_size,
+            max_workgroups,
+            errors,
+        );
+        Ok(Gpu {
+            inner: Arc::new(Inner {
+                rt,
+                adapter,
+                limits,
+                features,
+                window_elems: (window_bytes / 4) as usize,
+            }),
+        })
+    }
+
+    /// The adapter this context runs on.
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.inner.adapter
+    }
+
+    /// The limits the device was created with (the adapter's own, not wgpu's defaults).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.inner.limits
+    }
+
+    /// The optional features enabled on the device.
+    pub fn features(&self) -> wgpu::Features {
+        self.inner.features
+    }
+
+    /// Buffer-pool counters: how many buffers were ever made, and bytes held.
+    pub fn memory_stats(&self) -> MemoryStats {
+        self.inner.rt.pool.stats()
+    }
+
+    /// Submits recorded work without waiting for it. Reads do this themselves;
+    /// call it to start long resident work early.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.rt.flush("flush")
+    }
+
+    pub(crate) fn same(&self, other: &Gpu) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gpu")
+            .field("adapter", &self.inner.adapter)
+            .finish()
+    }
+}
+
+impl Backend for Gpu {
+    fn name(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn basic_sigmoid(&self, x: f32) -> Result<f32> {
+        let out = self.upload(&ndarray::arr0(x))?.sigmoid()?.to_array()?;
+        Ok(out.iter().copied().next().expect("one element"))
+    }
+
+    fn sigmoid(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        self.upload(&x)?.sigmoid()?.to_array()
+    }
+
+    fn sigmoid_derivative(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        self.upload(&x)?.sigmoid_derivative()?.to_array()
+    }
+
+    fn multiply(&self, a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        crate::backend::check_same_shape("multiply", a.shape(), b.shape())?;
+        self.upload(&a)?.multiply(&self.upload(&b)?)?.to_array()
+    }
+
+    fn image2vector(&self, image: ArrayView3<'_, f32>) -> Result<Array2<f32>> {
+        self.upload(&image)?
+            .image2vector()?
+            .to_array()?
+            .into_dimensionality::<Ix2>()
+            .map_err(|e| Error::shape("image2vector", e.to_string()))
+    }
+}

@@ -1,0 +1,78 @@
+//! The exercise's "classic" versions: one scalar at a time, in explicit index
+//! loops over a flat copy of the input. This backend exists to be beaten; it is
+//! deliberately not vectorized, fused or threaded.
+
+use ndarray::{Array2, ArrayD, ArrayView3, ArrayViewD};
+
+use crate::backend::{Backend, check_same_shape};
+use crate::error::{Error, Result};
+
+/// Explicit loops, the exercise's classic versions.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Naive;
+
+/// The exercise's scalar formula, written literally.
+fn sigmoid_scalar(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn flat(x: &ArrayViewD<'_, f32>) -> Vec<f32> {
+    x.iter().copied().collect()
+}
+
+fn shaped(shape: &[usize], data: Vec<f32>) -> ArrayD<f32> {
+    ArrayD::from_shape_vec(shape.to_vec(), data).expect("length equals the product of the shape")
+}
+
+impl Backend for Naive {
+    fn name(&self) -> &'static str {
+        "naive"
+    }
+
+    fn basic_sigmoid(&self, x: f32) -> Result<f32> {
+        Ok(sigmoid_scalar(x))
+    }
+
+    fn sigmoid(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        let xs = flat(&x);
+        let mut out = vec![0.0f32; xs.len()];
+        for i in 0..xs.len() {
+            out[i] = sigmoid_scalar(xs[i]);
+        }
+        Ok(shaped(x.shape(), out))
+    }
+
+    fn sigmoid_derivative(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        let xs = flat(&x);
+        let mut out = vec![0.0f32; xs.len()];
+        for i in 0..xs.len() {
+            let s = sigmoid_scalar(xs[i]);
+            out[i] = s * (1.0 - s);
+        }
+        Ok(shaped(x.shape(), out))
+    }
+
+    fn multiply(&self, a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        check_same_shape("multiply", a.shape(), b.shape())?;
+        let (xa, xb) = (flat(&a), flat(&b));
+        let mut out = vec![0.0f32; xa.len()];
+        for i in 0..xa.len() {
+            out[i] = xa[i] * xb[i];
+        }
+        Ok(shaped(a.shape(), out))
+    }
+
+    fn image2vector(&self, image: ArrayView3<'_, f32>) -> Result<Array2<f32>> {
+        let (l, h, d) = image.dim();
+        let mut out = Vec::with_capacity(l * h * d);
+        for i in 0..l {
+            for j in 0..h {
+                for k in 0..d {
+                    out.push(image[[i, j, k]]);
+                }
+            }
+        }
+        Array2::from_shape_vec((l * h * d, 1), out)
+            .map_err(|e| Error::shape("image2vector", e.to_string()))
+    }
+}

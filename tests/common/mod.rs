@@ -1,0 +1,143 @@
+//! The test harness shared by every test binary: one body per case, run on every
+//! backend (naive, cpu, gpu), reported through libtest-mimic so that GPU cases
+//! show as "ignored" (visibly skipped, with the reason printed) when this machine
+//! has no adapter, and fail when GPU_BASICS_REQUIRE_GPU=1.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::sync::OnceLock;
+
+use gpu_basics::{Backend, Cpu, Gpu, Naive};
+use libtest_mimic::{Arguments, Failed, Trial};
+use ndarray::{ArrayD, ArrayViewD};
+
+pub type Outcome = Result<(), Failed>;
+pub type BackendCase = (&'static str, fn(&dyn Backend) -> Outcome);
+pub type GpuCase = (&'static str, fn(&Gpu) -> Outcome);
+
+/// One `Gpu` for the whole test binary (creating a device per test would be slow
+/// and would not exercise sharing).
+pub fn gpu() -> Result<&'static Gpu, String> {
+    static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
+    GPU.get_or_init(|| Gpu::new().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| e.clone())
+}
+
+pub fn gpu_required() -> bool {
+    std::env::var("GPU_BASICS_REQUIRE_GPU").is_ok_and(|v| v == "1")
+}
+
+/// A trial that needs the GPU: run it, skip it visibly, or fail it when required.
+fn gpu_trial(name: String, body: impl FnOnce(&Gpu) -> Outcome + Send + 'static) -> Trial {
+    match gpu() {
+        Ok(_) => Trial::test(name, move || body(gpu().expect("checked above"))),
+        Err(reason) if gpu_required() => Trial::test(name, move || {
+            Err(format!("GPU_BASICS_REQUIRE_GPU=1 but no GPU: {reason}").into())
+        }),
+        Err(_) => Trial::test(name, || Ok(())).with_ignored_flag(true),
+    }
+}
+
+/// Runs `cases` on naive, cpu and gpu and `gpu_cases` on the gpu only; exits.
+pub fn run(cases: &[BackendCase], gpu_cases: &[GpuCase]) -> ! {
+    let args = Arguments::from_args();
+    match gpu() {
+        Ok(g) => eprintln!("GPU tests run on: {}", g.adapter()),
+        Err(reason) if gpu_required() => eprintln!("GPU REQUIRED but unavailable: {reason}"),
+        Err(reason) => eprintln!("GPU tests SKIPPED (shown as ignored): {reason}"),
+    }
+    let mut trials = Vec::new();
+    for &(name, body) in cases {
+        trials.push(Trial::test(format!("naive::{name}"), move || body(&Naive)));
+        trials.push(Trial::test(format!("cpu::{name}"), move || body(&Cpu)));
+        trials.push(gpu_trial(format!("gpu::{name}"), move |g| body(g)));
+    }
+    for &(name, body) in gpu_cases {
+        trials.push(gpu_trial(format!("gpu::{name}"), body));
+    }
+    libtest_mimic::run(&args, trials).exit()
+}
+
+/// A tolerance |got - want| <= atol + rtol(x) * |want|, where x is the input
+/// that produced the value (WGSL's exp error grows with |x|).
+pub struct Tol {
+    pub atol: f64,
+    pub rtol: Box<dyn Fn(f64) -> f64>,
+}
+
+/// Compares `got` (f32, from a backend) with `want` (a float64 oracle), printing the
+/// first mismatches with their index, like llm.c's `validate_result`.
+pub fn check_close(
+    op: &str,
+    x: &ArrayViewD<'_, f32>,
+    got: &ArrayD<f32>,
+    want: &ArrayD<f64>,
+    tol: &Tol,
+) -> Outcome {
+    if got.shape() != want.shape() {
+        return Err(format!("{op}: shape {:?}, expected {:?}", got.shape(), want.shape()).into());
+    }
+    let mut bad = Vec::new();
+    let mut count = 0usize;
+    for (i, ((&g, &w), &xi)) in got.iter().zip(want.iter()).zip(x.iter()).enumerate() {
+        let g = f64::from(g);
+        let ok = if w.is_nan() {
+            g.is_nan()
+        } else if w.is_infinite() {
+            g == w
+        } else {
+            (g - w).abs() <= tol.atol + (tol.rtol)(f64::from(xi).abs()) * w.abs()
+        };
+        if !ok {
+            count += 1;
+            if bad.len() < 5 {
+                bad.push(format!(
+                    "  [{i}] x={xi:e} got={g:e} want={w:e} diff={:e}",
+                    (g - w).abs()
+                ));
+            }
+        }
+    }
+    if count == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{op}: {count} of {} values out of tolerance; first:\n{}",
+            got.len(),
+            bad.join("\n")
+        )
+        .into())
+    }
+}
+
+/// Compares against expected values to `rtol` relative (the exercise's numbers,
+/// printed to 8-9 significant digits, so 1e-6 is the meaningful bound for f32).
+pub fn check_expected(op: &str, got: &[f32], want: &[f64], rtol: f64) -> Outcome {
+    if got.len() != want.len() {
+        return Err(format!("{op}: {} values, expected {}", got.len(), want.len()).into());
+    }
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        if (f64::from(g) - w).abs() > rtol * w.abs().max(1e-30) {
+            return Err(format!("{op}: [{i}] got {g}, expected {w}").into());
+        }
+    }
+    Ok(())
+}
+
+/// Deterministic pseudo-random values in [lo, hi), cheap enough for 10^8 elements.
+pub fn values(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            lo + (hi - lo) * ((s >> 40) as f32 / (1u64 << 24) as f32)
+        })
+        .collect()
+}
+
+pub fn fail(msg: impl Into<String>) -> Failed {
+    msg.into().into()
+}

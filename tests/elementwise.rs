@@ -1,0 +1,376 @@
+//! sigmoid, sigmoid_derivative, multiply, image2vector (and basic_sigmoid) on every
+//! backend: the exercise's numbers, a float64 oracle on random and awkward shapes,
+//! edges, and bad input.
+
+mod common;
+
+use common::{BackendCase, Outcome, Tol, check_close, check_expected, fail, values};
+use gpu_basics::{Backend, Error};
+use ndarray::{Array3, ArrayD, ArrayViewD, IxDyn, s};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+const EPS: f64 = f32::EPSILON as f64; // 2^-23: one ulp relative, at worst
+
+/// Tolerance for sigmoid and sigmoid_derivative on `backend`.
+///
+/// - gpu: WGSL's `exp` is accurate to 3 + 2|x| ulp (WGSL spec, "Floating point
+///   accuracy"); the add is correctly rounded (0.5 ulp) and `/` is within 2.5 ulp;
+///   the derivative's d*d adds 1.5 ulp. Relative errors add: (8 + 2|x|) ulp.
+/// - cpu and naive: Rust's f32 `exp` is within 1 ulp; with the add, the square and
+///   the division the total stays within 4 ulp.
+/// - naive's derivative computes s * (1 - s) as the exercise does: once s is close to
+///   1, 1 - s keeps only the absolute error of s (about 1 ulp of 1.0), so the bound
+///   there is absolute, 2 ulp of 1.0.
+/// - everywhere: results below the smallest normal f32 (2^-126) have fewer
+///   significant bits, and WGSL may flush them to zero, so 2^-126 is allowed
+///   absolutely.
+fn sigmoid_tol(backend: &str, derivative: bool) -> Tol {
+    let tiny = f64::from(f32::MIN_POSITIVE);
+    match (backend, derivative) {
+        ("gpu", _) => Tol {
+            atol: tiny,
+            rtol: Box::new(|ax| (8.0 + 2.0 * ax) * EPS),
+        },
+        ("naive", true) => Tol {
+            atol: tiny + 2.0 * EPS,
+            rtol: Box::new(|_| 4.0 * EPS),
+        },
+        _ => Tol {
+            atol: tiny,
+            rtol: Box::new(|_| 4.0 * EPS),
+        },
+    }
+}
+
+fn sigmoid64(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        x.exp() / (1.0 + x.exp())
+    }
+}
+
+fn sigmoid_derivative64(x: f64) -> f64 {
+    let s = sigmoid64(x);
+    let e = (-x.abs()).exp();
+    if x.is_nan() {
+        s
+    } else {
+        e / ((1.0 + e) * (1.0 + e))
+    }
+}
+
+fn oracle(x: &ArrayViewD<'_, f32>, f: fn(f64) -> f64) -> ArrayD<f64> {
+    x.mapv(|v| f(f64::from(v)))
+}
+
+fn check_sigmoids(b: &dyn Backend, x: ArrayViewD<'_, f32>) -> Outcome {
+    let got = b.sigmoid(x.view())?;
+    check_close(
+        "sigmoid",
+        &x,
+        &got,
+        &oracle(&x, sigmoid64),
+        &sigmoid_tol(b.name(), false),
+    )?;
+    let got = b.sigmoid_derivative(x.view())?;
+    check_close(
+        "sigmoid_derivative",
+        &x,
+        &got,
+        &oracle(&x, sigmoid_derivative64),
+        &sigmoid_tol(b.name(), true),
+    )
+}
+
+/// Products of two f32 are exact in f64, so rounding that to f32 is the correctly
+/// rounded product every backend must produce bit for bit.
+fn check_multiply(b: &dyn Backend, a: ArrayViewD<'_, f32>, c: ArrayViewD<'_, f32>) -> Outcome {
+    let got = b.multiply(a.view(), c.view())?;
+    let want = ndarray::Zip::from(&a)
+        .and(&c)
+        .map_collect(|&x, &y| (f64::from(x) * f64::from(y)) as f32);
+    if got.shape() != want.shape() {
+        return Err(fail(format!(
+            "multiply: shape {:?}, want {:?}",
+            got.shape(),
+            want.shape()
+        )));
+    }
+    match got
+        .iter()
+        .zip(want.iter())
+        .position(|(g, w)| g.to_bits() != w.to_bits() && !(g.is_nan() && w.is_nan()))
+    {
+        None => Ok(()),
+        Some(i) => Err(fail(format!(
+            "multiply: [{i}] got {} want {}",
+            got.iter().nth(i).unwrap(),
+            want.iter().nth(i).unwrap()
+        ))),
+    }
+}
+
+fn arr(shape: &[usize], seed: u64, lo: f32, hi: f32) -> ArrayD<f32> {
+    let n = shape.iter().product();
+    ArrayD::from_shape_vec(IxDyn(shape), values(n, seed, lo, hi)).unwrap()
+}
+
+// ---- the exercise's numbers ----
+
+fn basic_sigmoid_exercise(b: &dyn Backend) -> Outcome {
+    let got = [b.basic_sigmoid(1.0)?, b.basic_sigmoid(3.0)?];
+    check_expected(
+        "basic_sigmoid",
+        &got,
+        &[0.7310585786300049, 0.9525741268224334],
+        1e-6,
+    )?;
+    // The float64 scalar function matches the exercise to its printed digits.
+    let exact = [
+        gpu_basics::basic_sigmoid(1.0),
+        gpu_basics::basic_sigmoid(3.0),
+    ];
+    if (exact[0] - 0.7310585786300049).abs() > 1e-15
+        || (exact[1] - 0.9525741268224334).abs() > 1e-15
+    {
+        return Err(fail(format!("basic_sigmoid (f64): {exact:?}")));
+    }
+    Ok(())
+}
+
+fn sigmoid_exercise(b: &dyn Backend) -> Outcome {
+    let x = ndarray::array![1.0f32, 2.0, 3.0].into_dyn();
+    let got = b.sigmoid(x.view())?;
+    check_expected(
+        "sigmoid",
+        got.as_slice().unwrap(),
+        &[0.73105858, 0.88079708, 0.95257413],
+        1e-6,
+    )?;
+    let got = b.sigmoid_derivative(x.view())?;
+    check_expected(
+        "sigmoid_derivative",
+        got.as_slice().unwrap(),
+        &[0.19661193, 0.10499359, 0.04517666],
+        1e-6,
+    )
+}
+
+const X1: [f32; 15] = [9., 2., 5., 0., 0., 7., 5., 0., 0., 0., 9., 2., 5., 0., 0.];
+const X2: [f32; 15] = [9., 2., 2., 9., 0., 9., 2., 5., 0., 0., 9., 2., 5., 0., 0.];
+
+fn multiply_exercise(b: &dyn Backend) -> Outcome {
+    let (a, c) = (ndarray::arr1(&X1).into_dyn(), ndarray::arr1(&X2).into_dyn());
+    let got = b.multiply(a.view(), c.view())?;
+    let want = [
+        81., 4., 10., 0., 0., 63., 10., 0., 0., 0., 81., 4., 25., 0., 0.,
+    ];
+    check_expected("multiply", got.as_slice().unwrap(), &want, 0.0)
+}
+
+// The exercise's digits verbatim; they round to the nearest f32.
+#[allow(clippy::excessive_precision)]
+const IMAGE: [f32; 18] = [
+    0.67826139, 0.29380381, 0.90714982, 0.52835647, 0.4215251, 0.45017551, 0.92814219, 0.96677647,
+    0.85304703, 0.52351845, 0.19981397, 0.27417313, 0.60659855, 0.00533165, 0.10820313, 0.49978937,
+    0.34144279, 0.94630077,
+];
+
+fn image2vector_exercise(b: &dyn Backend) -> Outcome {
+    let image = Array3::from_shape_vec((3, 3, 2), IMAGE.to_vec()).unwrap();
+    let got = b.image2vector(image.view())?;
+    if got.dim() != (18, 1) {
+        return Err(fail(format!("image2vector: shape {:?}", got.dim())));
+    }
+    let want: Vec<f64> = IMAGE.iter().map(|&v| f64::from(v)).collect();
+    check_expected("image2vector", got.as_slice().unwrap(), &want, 0.0)
+}
+
+// ---- random inputs of many shapes ----
+
+fn runner(cases: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+fn prop_result<T: std::fmt::Debug>(r: Result<(), proptest::test_runner::TestError<T>>) -> Outcome {
+    r.map_err(|e| fail(e.to_string()))
+}
+
+/// Up to 4-D, each side 0..=9 (so empty arrays, single elements and odd sides come up).
+fn shapes() -> impl Strategy<Value = Vec<usize>> {
+    prop::collection::vec(0usize..=9, 0..=4)
+}
+
+fn sigmoid_random_shapes(b: &dyn Backend) -> Outcome {
+    prop_result(runner(48).run(
+        &(shapes(), any::<u64>(), 1.0f32..100.0),
+        |(shape, seed, range)| {
+            let x = arr(&shape, seed, -range, range);
+            check_sigmoids(b, x.view())
+                .map_err(|e| TestCaseError::fail(e.message().unwrap_or_default().to_string()))
+        },
+    ))
+}
+
+fn multiply_random_shapes(b: &dyn Backend) -> Outcome {
+    prop_result(runner(48).run(&(shapes(), any::<u64>()), |(shape, seed)| {
+        let (x, y) = (
+            arr(&shape, seed, -1e3, 1e3),
+            arr(&shape, seed ^ 1, -1e-3, 1e3),
+        );
+        check_multiply(b, x.view(), y.view())
+            .map_err(|e| TestCaseError::fail(e.message().unwrap_or_default().to_string()))
+    }))
+}
+
+/// Lengths around the GPU's boundaries: a vec4 (4), a workgroup of 64 vec4s (256
+/// elements), many workgroups, and past 65,535 workgroups of one dimension
+/// (65,535 * 256 = 16,776,960 elements), where the dispatch folds into 2-D.
+fn awkward_lengths(b: &dyn Backend) -> Outcome {
+    for n in [
+        1, 2, 3, 4, 5, 63, 64, 65, 255, 256, 257, 1023, 1024, 1025, 65_537, 16_776_961,
+    ] {
+        let x = arr(&[n], n as u64, -40.0, 40.0);
+        check_sigmoids(b, x.view())
+            .map_err(|e| fail(format!("n = {n}: {}", e.message().unwrap_or_default())))?;
+        let y = arr(&[n], n as u64 + 7, -2.0, 2.0);
+        check_multiply(b, x.view(), y.view())
+            .map_err(|e| fail(format!("n = {n}: {}", e.message().unwrap_or_default())))?;
+    }
+    Ok(())
+}
+
+/// 33,554,432 f32 fill one 128 MiB binding (lavapipe's limit); one more element
+/// and the GPU must split the array over two bindings.
+fn larger_than_one_binding(b: &dyn Backend) -> Outcome {
+    let n = 33_554_432 + 1_001;
+    let x = arr(&[n], 99, -20.0, 20.0);
+    let got = b.sigmoid(x.view())?;
+    check_close(
+        "sigmoid",
+        &x.view(),
+        &got,
+        &oracle(&x.view(), sigmoid64),
+        &sigmoid_tol(b.name(), false),
+    )?;
+    drop(got);
+    let y = arr(&[n], 98, -3.0, 3.0);
+    check_multiply(b, x.view(), y.view())
+}
+
+/// Transposed, stepped and permuted views: every backend must read them in logical order.
+fn non_contiguous_inputs(b: &dyn Backend) -> Outcome {
+    let m = arr(&[37, 65], 5, -10.0, 10.0);
+    check_sigmoids(b, m.t().into_dyn())?;
+    check_sigmoids(b, m.slice(s![..;3, 1..;2]).into_dyn())?;
+    let n = arr(&[65, 37], 6, -10.0, 10.0);
+    check_multiply(b, m.t().into_dyn(), n.view())?;
+    let img = Array3::from_shape_vec((2, 3, 4), (0..24).map(|v| v as f32).collect()).unwrap();
+    let permuted = img.view().permuted_axes([2, 0, 1]);
+    let got = b.image2vector(permuted)?;
+    let want: Vec<f64> = permuted.iter().map(|&v| f64::from(v)).collect();
+    check_expected("image2vector", got.as_slice().unwrap(), &want, 0.0)
+}
+
+// ---- edges ----
+
+fn sigmoid_edges(b: &dyn Backend) -> Outcome {
+    let x = ndarray::array![
+        -1000.0f32,
+        1000.0,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0
+    ]
+    .into_dyn();
+    let s = b.sigmoid(x.view())?;
+    let d = b.sigmoid_derivative(x.view())?;
+    let want_s = [0.0, 1.0, f32::NAN, 1.0, 0.0, 0.5, 0.5];
+    let want_d = [0.0, 0.0, f32::NAN, 0.0, 0.0, 0.25, 0.25];
+    for (i, ((&gs, &gd), (&ws, &wd))) in s
+        .iter()
+        .zip(d.iter())
+        .zip(want_s.iter().zip(&want_d))
+        .enumerate()
+    {
+        let same = |g: f32, w: f32| g == w || (g.is_nan() && w.is_nan());
+        if !same(gs, ws) || !same(gd, wd) {
+            return Err(fail(format!(
+                "x = {}: sigmoid {gs} (want {ws}), derivative {gd} (want {wd})",
+                x[[i]]
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn empty_and_single(b: &dyn Backend) -> Outcome {
+    for shape in [
+        vec![0],
+        vec![3, 0],
+        vec![0, 5, 2],
+        vec![],
+        vec![1],
+        vec![1, 1, 1],
+    ] {
+        let x = arr(&shape, 3, -5.0, 5.0);
+        check_sigmoids(b, x.view())?;
+        check_multiply(b, x.view(), x.view())?;
+        if b.sigmoid(x.view())?.shape() != shape.as_slice() {
+            return Err(fail(format!("sigmoid changed shape {shape:?}")));
+        }
+    }
+    let empty_image = Array3::<f32>::zeros((0, 3, 2));
+    let v = b.image2vector(empty_image.view())?;
+    if v.dim() != (0, 1) {
+        return Err(fail(format!(
+            "image2vector of (0, 3, 2) gave {:?}",
+            v.dim()
+        )));
+    }
+    Ok(())
+}
+
+fn multiply_shape_mismatch(b: &dyn Backend) -> Outcome {
+    let (x, y) = (arr(&[2, 3], 1, 0.0, 1.0), arr(&[3, 2], 2, 0.0, 1.0));
+    match b.multiply(x.view(), y.view()) {
+        Err(e @ Error::Shape { op: "multiply", .. }) => {
+            let msg = e.to_string();
+            if msg.contains("[2, 3]") && msg.contains("[3, 2]") {
+                Ok(())
+            } else {
+                Err(fail(format!("message does not name both shapes: {msg}")))
+            }
+        }
+        other => Err(fail(format!(
+            "expected a multiply shape error, got {other:?}"
+        ))),
+    }
+}
+
+const CASES: &[BackendCase] = &[
+    ("basic_sigmoid_exercise", basic_sigmoid_exercise),
+    ("sigmoid_exercise", sigmoid_exercise),
+    ("multiply_exercise", multiply_exercise),
+    ("image2vector_exercise", image2vector_exercise),
+    ("sigmoid_random_shapes", sigmoid_random_shapes),
+    ("multiply_random_shapes", multiply_random_shapes),
+    ("sigmoid_awkward_lengths", awkward_lengths),
+    ("sigmoid_larger_than_one_binding", larger_than_one_binding),
+    ("non_contiguous_inputs", non_contiguous_inputs),
+    ("sigmoid_edges", sigmoid_edges),
+    ("empty_and_single", empty_and_single),
+    ("multiply_shape_mismatch", multiply_shape_mismatch),
+];
+
+fn main() {
+    common::run(CASES, &[]);
+}

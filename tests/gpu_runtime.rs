@@ -1,0 +1,247 @@
+//! The GPU runtime itself: adapter and limits, resident chains, the splitting
+//! paths (windows over several bindings, 2-D dispatch grids), sharing one `Gpu`
+//! between threads, bounded memory, handing over an existing device, errors.
+
+mod common;
+
+use common::{GpuCase, Outcome, fail, values};
+use gpu_basics::{Backend, Cpu, Error, Gpu, GpuOptions};
+use ndarray::{Array1, ArrayD, IxDyn};
+
+fn arr(shape: &[usize], seed: u64) -> ArrayD<f32> {
+    let n = shape.iter().product();
+    ArrayD::from_shape_vec(IxDyn(shape), values(n, seed, -8.0, 8.0)).unwrap()
+}
+
+/// GPU vs the CPU backend. The bound is the GPU sigmoid's (8 + 2|x|) ulp from
+/// tests/elementwise.rs at |x| <= 8 (24 ulp), plus the CPU's 4 ulp.
+fn close(what: &str, got: &ArrayD<f32>, want: &ArrayD<f32>) -> Outcome {
+    if got.shape() != want.shape() {
+        return Err(fail(format!(
+            "{what}: shape {:?} vs {:?}",
+            got.shape(),
+            want.shape()
+        )));
+    }
+    let tol = 28.0 * f32::EPSILON;
+    for (i, (&g, &w)) in got.iter().zip(want.iter()).enumerate() {
+        if (g - w).abs() > tol * w.abs() + f32::MIN_POSITIVE {
+            return Err(fail(format!("{what}: [{i}] gpu {g} cpu {w}")));
+        }
+    }
+    Ok(())
+}
+
+fn send_sync<T: Send + Sync + Clone>() {}
+
+fn adapter_is_reported(gpu: &Gpu) -> Outcome {
+    send_sync::<Gpu>();
+    send_sync::<gpu_basics::GpuArray>();
+    let a = gpu.adapter();
+    if a.name.is_empty() {
+        return Err(fail("adapter name is empty"));
+    }
+    if a.is_software != (a.device_type == wgpu::DeviceType::Cpu) {
+        return Err(fail(format!(
+            "is_software disagrees with device type: {a:?}"
+        )));
+    }
+    eprintln!("adapter: {a} driver {}", a.driver);
+    Ok(())
+}
+
+/// The device must carry the adapter's own limits, not wgpu's WebGPU defaults.
+fn limits_are_the_adapters(gpu: &Gpu) -> Outcome {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+    let info = gpu.adapter();
+    let adapter = adapters
+        .iter()
+        .find(|a| a.get_info().name == info.name && a.get_info().backend == info.backend)
+        .ok_or_else(|| fail("adapter not found again"))?;
+    let (want, got) = (adapter.limits(), gpu.limits());
+    if got.max_storage_buffer_binding_size != want.max_storage_buffer_binding_size
+        || got.max_buffer_size != want.max_buffer_size
+        || got.max_compute_invocations_per_workgroup != want.max_compute_invocations_per_workgroup
+        || got.max_compute_workgroup_storage_size != want.max_compute_workgroup_storage_size
+    {
+        return Err(fail(format!(
+            "device limits {got:?}\nadapter limits {want:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// sigmoid -> sigmoid_derivative -> multiply -> image2vector, all resident.
+fn resident_chain(gpu: &Gpu) -> Outcome {
+    let x = arr(&[4, 5, 3], 1);
+    let w = arr(&[4, 5, 3], 2);
+    let (gx, gw) = (gpu.upload(&x)?, gpu.upload(&w)?);
+    let out = gx
+        .sigmoid()?
+        .sigmoid_derivative()?
+        .multiply(&gw)?
+        .image2vector()?;
+    if out.shape() != [60, 1] {
+        return Err(fail(format!("shape {:?}", out.shape())));
+    }
+    let cpu = Cpu.multiply(
+        Cpu.sigmoid_derivative(Cpu.sigmoid(x.view())?.view())?
+            .view(),
+        w.view(),
+    )?;
+    close(
+        "chain",
+        &out.to_array()?,
+        &cpu.into_shape_with_order(IxDyn(&[60, 1])).unwrap(),
+    )?;
+    // The input arrays are unchanged and still readable after the chain.
+    close("input after chain", &gx.to_array()?, &x)
+}
+
+/// A context with tiny bindings and a 3-workgroup-per-dimension cap drives the
+/// splitting paths with small arrays: many windows, and 2-D grids in each.
+fn splitting_paths(_: &Gpu) -> Outcome {
+    let small = Gpu::with_options(GpuOptions {
+        max_binding_bytes: Some(4096),
+        max_workgroups_per_dimension: Some(3),
+    })?;
+    for n in [1, 255, 256, 257, 768, 769, 1023, 1024, 1025, 3000, 9999] {
+        let x = arr(&[n], n as u64);
+        let y = arr(&[n], n as u64 + 1);
+        close(
+            &format!("sigmoid n={n}"),
+            &small.sigmoid(x.view())?,
+            &Cpu.sigmoid(x.view())?,
+        )?;
+        close(
+            &format!("multiply n={n}"),
+            &small.multiply(x.view(), y.view())?,
+            &Cpu.multiply(x.view(), y.view())?,
+        )?;
+    }
+    Ok(())
+}
+
+fn threads_share_one_gpu(gpu: &Gpu) -> Outcome {
+    let results: Vec<Outcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8u64)
+            .map(|t| {
+                s.spawn(move || -> Outcome {
+                    for i in 0..25u64 {
+                        let n = 1 + ((t * 131 + i * 977) % 5000) as usize;
+                        let x = arr(&[n], t * 1000 + i);
+                        let y = arr(&[n], t * 1000 + i + 500);
+                        let got = gpu
+                            .upload(&x)?
+                            .sigmoid()?
+                            .multiply(&gpu.upload(&y)?)?
+                            .to_array()?;
+                        let want = Cpu.multiply(Cpu.sigmoid(x.view())?.view(), y.view())?;
+                        close(&format!("thread {t} call {i}"), &got, &want)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(fail("thread panicked"))))
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+/// 100,000 resident calls and 2,000 round trips: buffers are reused, so the
+/// count of buffers ever created stops growing after the first few calls.
+fn memory_is_bounded(_: &Gpu) -> Outcome {
+    // A private context, so other tests running at the same time do not move the counters.
+    let gpu = Gpu::new()?;
+    let x = gpu.upload(&Array1::from(values(1000, 1, -4.0, 4.0)))?;
+    let mut y = x.sigmoid()?;
+    for _ in 0..100 {
+        y = y.sigmoid()?;
+    }
+    y.to_array()?;
+    let warm = gpu.memory_stats();
+    for _ in 0..100_000 {
+        y = y.sigmoid()?;
+    }
+    let host = Array1::from(values(777, 2, -4.0, 4.0));
+    for _ in 0..2_000 {
+        gpu.sigmoid(host.view().into_dyn())?;
+    }
+    y.to_array()?;
+    let after = gpu.memory_stats();
+    eprintln!("memory: after warm-up {warm:?}, after 102,000 calls {after:?}");
+    if after.buffers_created > warm.buffers_created + 8
+        || after.bytes_allocated > warm.bytes_allocated + (1 << 20)
+    {
+        return Err(fail(format!("memory grew: {warm:?} -> {after:?}")));
+    }
+    Ok(())
+}
+
+/// An application's own device and queue, handed over.
+fn from_existing_device(_: &Gpu) -> Outcome {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .map_err(|e| fail(e.to_string()))?;
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default()))
+            .map_err(|e| fail(e.to_string()))?;
+    let gpu = Gpu::from_device(device, queue, adapter.get_info(), GpuOptions::default())?;
+    let x = arr(&[3, 7], 4);
+    close(
+        "from_device",
+        &gpu.sigmoid(x.view())?,
+        &Cpu.sigmoid(x.view())?,
+    )
+}
+
+fn errors_are_values(gpu: &Gpu) -> Outcome {
+    let other = Gpu::new()?;
+    let a = gpu.upload(&arr(&[4], 1))?;
+    let b = other.upload(&arr(&[4], 2))?;
+    match a.multiply(&b) {
+        Err(Error::ContextMismatch { op: "multiply" }) => {}
+        r => return Err(fail(format!("two contexts: {r:?}"))),
+    }
+    match a.image2vector() {
+        Err(Error::Shape {
+            op: "image2vector",
+            detail,
+        }) if detail.contains("[4]") => {}
+        r => return Err(fail(format!("image2vector of 1-D: {r:?}"))),
+    }
+    match gpu
+        .upload(&arr(&[2, 3], 3))?
+        .multiply(&gpu.upload(&arr(&[3, 2], 3))?)
+    {
+        Err(e @ Error::Shape { .. })
+            if e.to_string().contains("[2, 3]") && e.to_string().contains("[3, 2]") => {}
+        r => return Err(fail(format!("mismatched multiply: {r:?}"))),
+    }
+    match a.reshape(&[3]) {
+        Err(Error::Shape { op: "reshape", .. }) => Ok(()),
+        r => Err(fail(format!("bad reshape: {r:?}"))),
+    }
+}
+
+const GPU_CASES: &[GpuCase] = &[
+    ("adapter_is_reported", adapter_is_reported),
+    ("limits_are_the_adapters", limits_are_the_adapters),
+    ("resident_chain", resident_chain),
+    ("splitting_paths", splitting_paths),
+    ("threads_share_one_gpu", threads_share_one_gpu),
+    ("memory_is_bounded", memory_is_bounded),
+    ("from_existing_device", from_existing_device),
+    ("errors_are_values", errors_are_values),
+];
+
+fn main() {
+    common::run(&[], GPU_CASES);
+}
