@@ -1,7 +1,7 @@
 //! The interface every backend implements: one method per op, ndarray views in,
 //! owned arrays out. Tests, benches and the CLI loop over `&dyn Backend`.
 
-use ndarray::{Array2, ArrayD, ArrayView3, ArrayViewD};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis};
 
 use crate::error::{Error, Result};
 
@@ -27,6 +27,72 @@ pub trait Backend: Send + Sync {
     /// A (length, height, depth) image as a (length*height*depth, 1) column, in
     /// row-major order.
     fn image2vector(&self, image: ArrayView3<'_, f32>) -> Result<Array2<f32>>;
+
+    /// Each row divided by its L2 norm. A row of zeros stays zeros (numpy would
+    /// give NaN); any magnitude works (no overflow in the squares); a row holding
+    /// NaN or +-inf becomes all NaN. Zero rows in, zero rows out.
+    fn normalize_rows(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        self.normalize_rows_axis(x, Axis(1))
+    }
+
+    /// `normalize_rows` along `axis` as numpy counts axes: `Axis(1)` normalizes
+    /// each row, `Axis(0)` each column (the same as transposing, normalizing the
+    /// rows, and transposing back).
+    fn normalize_rows_axis(&self, x: ArrayView2<'_, f32>, axis: Axis) -> Result<Array2<f32>>;
+
+    /// Row softmax, e^(x_i - max) / sum_j e^(x_j - max): never overflows for
+    /// finite input; -inf entries give 0; a row of only -inf, or holding NaN or
+    /// +inf, becomes all NaN (as in PyTorch). Rows of length 0 are an error (no
+    /// maximum); zero rows in, zero rows out.
+    fn softmax(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        self.softmax_axis(x, Axis(1))
+    }
+
+    /// `softmax` along `axis`: `Axis(1)` over each row, `Axis(0)` over each column.
+    fn softmax_axis(&self, x: ArrayView2<'_, f32>, axis: Axis) -> Result<Array2<f32>>;
+}
+
+/// The two row reductions, for the code they share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowOp {
+    Softmax,
+    Normalize,
+}
+
+impl RowOp {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            RowOp::Softmax => "softmax",
+            RowOp::Normalize => "normalize_rows",
+        }
+    }
+}
+
+/// Checks shared by every backend's row ops: a valid axis, and for softmax a
+/// non-empty reduction (numpy's max of an empty row raises too).
+pub(crate) fn check_rows(op: RowOp, shape: &[usize], axis: usize) -> Result<()> {
+    if axis > 1 {
+        return Err(Error::shape(
+            op.name(),
+            format!("axis {axis} is out of range for a 2-D array of shape {shape:?}"),
+        ));
+    }
+    let (len, count) = (shape[axis], shape[1 - axis]);
+    if op == RowOp::Softmax && len == 0 && count > 0 {
+        return Err(Error::shape(
+            "softmax",
+            format!("shape {shape:?}: softmax along axis {axis} of length 0 is undefined"),
+        ));
+    }
+    Ok(())
+}
+
+/// The largest power of two <= |a| (its exponent bits), at least the smallest
+/// normal: dividing by it is exact and leaves a value in [1, 2). The same
+/// function as `pow2_floor` in shaders/rows.wgsl.
+#[inline]
+pub(crate) fn pow2_floor(a: f32) -> f32 {
+    f32::from_bits(a.abs().to_bits() & 0x7f80_0000).max(f32::MIN_POSITIVE)
 }
 
 /// The shape checks shared by all backends, so every backend rejects the same

@@ -2,9 +2,9 @@
 //! loops over a flat copy of the input. This backend exists to be beaten; it is
 //! deliberately not vectorized, fused or threaded.
 
-use ndarray::{Array2, ArrayD, ArrayView3, ArrayViewD};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis};
 
-use crate::backend::{Backend, check_same_shape};
+use crate::backend::{Backend, RowOp, check_rows, check_same_shape};
 use crate::error::{Error, Result};
 
 /// Explicit loops, the exercise's classic versions.
@@ -75,4 +75,64 @@ impl Backend for Naive {
         Array2::from_shape_vec((l * h * d, 1), out)
             .map_err(|e| Error::shape("image2vector", e.to_string()))
     }
+
+    fn normalize_rows_axis(&self, x: ArrayView2<'_, f32>, axis: Axis) -> Result<Array2<f32>> {
+        check_rows(RowOp::Normalize, x.shape(), axis.0)?;
+        let (lines, len) = lines(&x, axis);
+        let mut out = Array2::<f32>::zeros(x.raw_dim());
+        for l in 0..lines {
+            // The exercise's np.linalg.norm runs in float64; so does this sum, which
+            // also keeps the squares of large f32 values from overflowing.
+            let mut sum = 0.0f64;
+            for k in 0..len {
+                let v = f64::from(x[at(axis, l, k)]);
+                sum += v * v;
+            }
+            let norm = sum.sqrt();
+            for k in 0..len {
+                let v = f64::from(x[at(axis, l, k)]);
+                out[at(axis, l, k)] = if norm == 0.0 {
+                    0.0 // a zero row stays zeros (documented; numpy gives NaN)
+                } else if norm.is_finite() {
+                    (v / norm) as f32
+                } else {
+                    f32::NAN // inf or NaN in the row, as on every backend
+                };
+            }
+        }
+        Ok(out)
+    }
+
+    fn softmax_axis(&self, x: ArrayView2<'_, f32>, axis: Axis) -> Result<Array2<f32>> {
+        check_rows(RowOp::Softmax, x.shape(), axis.0)?;
+        let (lines, len) = lines(&x, axis);
+        let mut out = Array2::<f32>::zeros(x.raw_dim());
+        for l in 0..lines {
+            let mut m = f32::MIN;
+            for k in 0..len {
+                if x[at(axis, l, k)] > m {
+                    m = x[at(axis, l, k)];
+                }
+            }
+            let mut sum = 0.0f32;
+            for k in 0..len {
+                sum += (x[at(axis, l, k)] - m).exp();
+            }
+            for k in 0..len {
+                out[at(axis, l, k)] = (x[at(axis, l, k)] - m).exp() / sum;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// How many lines (rows for axis 1, columns for axis 0) and their length.
+fn lines(x: &ArrayView2<'_, f32>, axis: Axis) -> (usize, usize) {
+    let (r, c) = x.dim();
+    if axis.0 == 1 { (r, c) } else { (c, r) }
+}
+
+/// Element k of line l.
+fn at(axis: Axis, l: usize, k: usize) -> [usize; 2] {
+    if axis.0 == 1 { [l, k] } else { [k, l] }
 }

@@ -13,6 +13,17 @@ pub(crate) enum KernelId {
     Sigmoid,
     SigmoidDerivative,
     Multiply,
+    SoftmaxShort,
+    SoftmaxFused,
+    SoftmaxPartials,
+    SoftmaxMerge,
+    SoftmaxApply,
+    NormalizeShort,
+    NormalizeFused,
+    NormalizePartials,
+    NormalizeMerge,
+    NormalizeApply,
+    Transpose,
 }
 
 pub(crate) struct KernelDesc {
@@ -25,10 +36,39 @@ pub(crate) struct KernelDesc {
     pub writes: u32,
     /// Size of the uniform parameter block in bytes, 0 for none.
     pub uniform_bytes: u64,
+    /// Values for the shader's `override` constants (one source, several pipelines).
+    pub constants: &'static [(&'static str, f64)],
 }
 
 const SIGMOID_WGSL: &str = include_str!("../../shaders/sigmoid.wgsl");
 const MULTIPLY_WGSL: &str = include_str!("../../shaders/multiply.wgsl");
+const ROWS_WGSL: &str = include_str!("../../shaders/rows.wgsl");
+const TRANSPOSE_WGSL: &str = include_str!("../../shaders/transpose.wgsl");
+
+/// `OP` in shaders/rows.wgsl: which row reduction a pipeline computes.
+const SOFTMAX: &[(&str, f64)] = &[("OP", 0.0)];
+const NORMALIZE: &[(&str, f64)] = &[("OP", 1.0)];
+
+/// A stage of shaders/rows.wgsl; every stage takes its parameters in a 16-byte
+/// `Params` block (`RowParams` in src/gpu/rows.rs).
+const fn rows(
+    id: KernelId,
+    entry: &'static str,
+    reads: u32,
+    writes: u32,
+    op: &'static [(&'static str, f64)],
+) -> KernelDesc {
+    KernelDesc {
+        id,
+        file: "rows.wgsl",
+        source: ROWS_WGSL,
+        entry,
+        reads,
+        writes,
+        uniform_bytes: 16,
+        constants: op,
+    }
+}
 
 /// In `KernelId` order.
 pub(crate) const KERNELS: &[KernelDesc] = &[
@@ -40,6 +80,7 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
         reads: 1,
         writes: 1,
         uniform_bytes: 0,
+        constants: &[],
     },
     KernelDesc {
         id: KernelId::SigmoidDerivative,
@@ -49,6 +90,7 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
         reads: 1,
         writes: 1,
         uniform_bytes: 0,
+        constants: &[],
     },
     KernelDesc {
         id: KernelId::Multiply,
@@ -58,6 +100,33 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
         reads: 2,
         writes: 1,
         uniform_bytes: 0,
+        constants: &[],
+    },
+    rows(KernelId::SoftmaxShort, "rows_short", 1, 1, SOFTMAX),
+    rows(KernelId::SoftmaxFused, "rows_fused", 1, 1, SOFTMAX),
+    rows(KernelId::SoftmaxPartials, "rows_partials", 1, 1, SOFTMAX),
+    rows(KernelId::SoftmaxMerge, "rows_merge", 1, 1, SOFTMAX),
+    rows(KernelId::SoftmaxApply, "rows_apply", 2, 1, SOFTMAX),
+    rows(KernelId::NormalizeShort, "rows_short", 1, 1, NORMALIZE),
+    rows(KernelId::NormalizeFused, "rows_fused", 1, 1, NORMALIZE),
+    rows(
+        KernelId::NormalizePartials,
+        "rows_partials",
+        1,
+        1,
+        NORMALIZE,
+    ),
+    rows(KernelId::NormalizeMerge, "rows_merge", 1, 1, NORMALIZE),
+    rows(KernelId::NormalizeApply, "rows_apply", 2, 1, NORMALIZE),
+    KernelDesc {
+        id: KernelId::Transpose,
+        file: "transpose.wgsl",
+        source: TRANSPOSE_WGSL,
+        entry: "transpose",
+        reads: 1,
+        writes: 1,
+        uniform_bytes: 16,
+        constants: &[],
     },
 ];
 
@@ -138,7 +207,10 @@ pub(crate) fn build_all(device: &wgpu::Device) -> Result<Vec<Pipeline>> {
             layout: Some(&pipeline_layout),
             module: &module,
             entry_point: Some(k.entry),
-            compilation_options: Default::default(),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: k.constants,
+                ..Default::default()
+            },
             cache: None,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {

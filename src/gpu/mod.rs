@@ -10,11 +10,12 @@ mod array;
 mod elementwise;
 mod kernels;
 mod pool;
+mod rows;
 mod runtime;
 
 use std::sync::{Arc, Mutex};
 
-use ndarray::{Array2, ArrayD, ArrayView3, ArrayViewD, Ix2};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis, Ix2};
 
 pub use array::GpuArray;
 pub use kernels::shader_sources;
@@ -77,6 +78,8 @@ pub(crate) struct Inner {
     /// Elements of f32 per storage binding: arrays longer than this are processed
     /// in windows of this many elements.
     window_elems: usize,
+    /// The storage-binding offset alignment, in f32 elements.
+    align_elems: usize,
 }
 
 /// Hardware first: discrete, integrated, virtual, other, then CPU (software).
@@ -232,6 +235,7 @@ impl Gpu {
                 limits,
                 features,
                 window_elems: (window_bytes / 4) as usize,
+                align_elems: (align / 4) as usize,
             }),
         })
     }
@@ -299,10 +303,28 @@ impl Backend for Gpu {
     }
 
     fn image2vector(&self, image: ArrayView3<'_, f32>) -> Result<Array2<f32>> {
-        self.upload(&image)?
-            .image2vector()?
-            .to_array()?
-            .into_dimensionality::<Ix2>()
-            .map_err(|e| Error::shape("image2vector", e.to_string()))
+        to_2d(
+            "image2vector",
+            self.upload(&image)?.image2vector()?.to_array()?,
+        )
     }
+
+    fn normalize_rows_axis(&self, x: ArrayView2<'_, f32>, axis: Axis) -> Result<Array2<f32>> {
+        to_2d(
+            "normalize_rows",
+            self.upload(&x)?.normalize_rows_axis(axis.0)?.to_array()?,
+        )
+    }
+
+    fn softmax_axis(&self, x: ArrayView2<'_, f32>, axis: Axis) -> Result<Array2<f32>> {
+        to_2d(
+            "softmax",
+            self.upload(&x)?.softmax_axis(axis.0)?.to_array()?,
+        )
+    }
+}
+
+fn to_2d(op: &'static str, a: ArrayD<f32>) -> Result<Array2<f32>> {
+    a.into_dimensionality::<Ix2>()
+        .map_err(|e| Error::shape(op, e.to_string()))
 }

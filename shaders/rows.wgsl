@@ -1,0 +1,250 @@
+// Row reductions: softmax and normalize_rows, one source for both.
+// The override constant OP picks the op (0 = softmax, 1 = normalize_rows); each
+// (OP, entry point) pair is its own pipeline, so the branches on OP compile away.
+//
+// Both ops reduce a row to a pair of numbers, a "stat", combined pairwise, and
+// then rewrite every element from the row's stat:
+//   softmax:        (m, s) = (running max, sum of e^(x - m))
+//                   combine: m = max(ma, mb), s = sa e^(ma - m) + sb e^(mb - m)
+//                   out = e^(x - m) / s           (never overflows: x - m <= 0)
+//   normalize_rows: (c, q) = (a power of two >= |x|/2, sum of (x / c)^2)
+//                   combine: c = max(ca, cb), q = qa (ca/c)^2 + qb (cb/c)^2
+//                   out = (x / c) / sqrt(q)       (0 for a zero row)
+//   Scaling by a power of two is exact, so squares neither overflow (|x| up to
+//   f32::MAX) nor underflow, and the norm itself is never formed.
+// Because stats combine in any grouping, one row can be split over many
+// workgroups; sums are trees (error grows with log n, not n).
+//
+// Stages, chosen by the host (src/gpu/rows.rs) from the row length `cols`:
+//   rows_short    cols <= 32:   one invocation per row; the second read of the
+//                               row hits the cache.
+//   rows_fused    cols <= 2048: one workgroup per row; the row stays in registers
+//                               between the reduction and the write: one read,
+//                               one write.
+//   rows_partials, rows_merge, rows_apply
+//                 longer rows: each row is cut into chunks of 2048, one
+//                 workgroup per chunk writes a stat; one workgroup per row merges
+//                 them; then every element is rewritten: two reads, one write,
+//                 full parallelism even for a single 10^7-element row.
+// Every stage works on a window of whole rows that starts `base` elements into
+// its binding (bindings start on aligned offsets, rows need not).
+//
+// NaN anywhere in a row makes the whole row NaN (it reaches s or q). softmax:
+// -inf entries give 0; a row of only -inf gives NaN (0/0), as in PyTorch.
+// normalize_rows: a row holding +-inf gives NaN (inf/inf).
+
+// Keep in sync with RowParams in src/gpu/rows.rs.
+struct Params {
+    rows: u32,   // rows in this window
+    cols: u32,   // elements per row
+    chunks: u32, // chunks per row (rows_partials, rows_merge)
+    base: u32,   // element index of the window's first row within the binding
+}
+
+override OP: u32 = 0u;
+const SOFTMAX: u32 = 0u;
+
+const WG: u32 = 256u;
+const PER_THREAD: u32 = 8u;
+const CHUNK: u32 = 2048u; // WG * PER_THREAD
+const LOWEST: f32 = -3.40282347e38;
+const MIN_NORMAL: f32 = 1.17549435e-38;
+
+fn identity() -> vec2<f32> {
+    if OP == SOFTMAX {
+        return vec2<f32>(LOWEST, 0.0);
+    }
+    return vec2<f32>(MIN_NORMAL, 0.0);
+}
+
+// The largest power of two <= a (the exponent bits of a), at least the smallest
+// normal, so that a / c lies in [1, 2) and c is never 0.
+fn pow2_floor(a: f32) -> f32 {
+    return max(bitcast<f32>(bitcast<u32>(a) & 0x7f800000u), MIN_NORMAL);
+}
+
+fn element(v: f32) -> vec2<f32> {
+    if OP == SOFTMAX {
+        return vec2<f32>(v, 1.0);
+    }
+    let a = abs(v);
+    let c = pow2_floor(a);
+    let r = a / c;
+    return vec2<f32>(c, r * r);
+}
+
+fn combine(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+    if OP == SOFTMAX {
+        let m = max(a.x, b.x);
+        return vec2<f32>(m, a.y * exp(a.x - m) + b.y * exp(b.x - m));
+    }
+    let c = max(a.x, b.x);
+    let ra = a.x / c;
+    let rb = b.x / c;
+    return vec2<f32>(c, a.y * ra * ra + b.y * rb * rb);
+}
+
+// A row's stat in the form `apply` uses: (m, 1/s) or (c, 1/sqrt(q)).
+fn finish(s: vec2<f32>) -> vec2<f32> {
+    if OP == SOFTMAX {
+        return vec2<f32>(s.x, 1.0 / s.y);
+    }
+    return vec2<f32>(s.x, select(inverseSqrt(s.y), 0.0, s.y == 0.0));
+}
+
+fn apply(v: f32, f: vec2<f32>) -> f32 {
+    if OP == SOFTMAX {
+        return exp(v - f.x) * f.y;
+    }
+    return (v / f.x) * f.y;
+}
+
+var<workgroup> scratch: array<vec2<f32>, WG>;
+
+// Tree reduction across the workgroup. Every invocation must call it (it holds
+// barriers); the result is returned to all of them.
+fn reduce_workgroup(v: vec2<f32>, lid: u32) -> vec2<f32> {
+    scratch[lid] = v;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+        if lid < stride {
+            scratch[lid] = combine(scratch[lid], scratch[lid + stride]);
+        }
+        workgroupBarrier();
+    }
+    let r = scratch[0];
+    workgroupBarrier(); // scratch is written again by the next reduction
+    return r;
+}
+
+fn group_index(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wg.x + wg.y * nwg.x;
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+@compute @workgroup_size(256)
+fn rows_short(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let r = group_index(wg, nwg) * WG + lid;
+    if r >= p.rows {
+        return;
+    }
+    let start = p.base + r * p.cols;
+    var s = identity();
+    for (var j = 0u; j < p.cols; j++) {
+        s = combine(s, element(x[start + j]));
+    }
+    let f = finish(s);
+    for (var j = 0u; j < p.cols; j++) {
+        out[start + j] = apply(x[start + j], f);
+    }
+}
+
+@compute @workgroup_size(256)
+fn rows_fused(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let r = group_index(wg, nwg);
+    if r >= p.rows {
+        return; // the whole workgroup leaves together: r is uniform
+    }
+    let start = p.base + r * p.cols;
+    var vals: array<f32, PER_THREAD>;
+    var s = identity();
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let j = lid + k * WG;
+        if j < p.cols {
+            let v = x[start + j];
+            vals[k] = v;
+            s = combine(s, element(v));
+        }
+    }
+    let f = finish(reduce_workgroup(s, lid));
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let j = lid + k * WG;
+        if j < p.cols {
+            out[start + j] = apply(vals[k], f);
+        }
+    }
+}
+
+// Long rows, stage 1: the stat of chunk (row r, chunk c), into partials[r * chunks + c].
+@group(0) @binding(1) var<storage, read_write> partials_out: array<vec2<f32>>;
+
+@compute @workgroup_size(256)
+fn rows_partials(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let id = group_index(wg, nwg);
+    if id >= p.rows * p.chunks {
+        return;
+    }
+    let r = id / p.chunks;
+    let c = id % p.chunks;
+    let start = p.base + r * p.cols;
+    var s = identity();
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let j = c * CHUNK + lid + k * WG;
+        if j < p.cols {
+            s = combine(s, element(x[start + j]));
+        }
+    }
+    let total = reduce_workgroup(s, lid);
+    if lid == 0u {
+        partials_out[id] = total;
+    }
+}
+
+// Long rows, stage 2: one workgroup per row merges its chunks' stats.
+@group(0) @binding(0) var<storage, read> partials_in: array<vec2<f32>>;
+@group(0) @binding(1) var<storage, read_write> stats_out: array<vec2<f32>>;
+
+@compute @workgroup_size(256)
+fn rows_merge(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let r = group_index(wg, nwg);
+    if r >= p.rows {
+        return;
+    }
+    var s = identity();
+    for (var c = lid; c < p.chunks; c += WG) {
+        s = combine(s, partials_in[r * p.chunks + c]);
+    }
+    let total = reduce_workgroup(s, lid);
+    if lid == 0u {
+        stats_out[r] = finish(total);
+    }
+}
+
+// Long rows, stage 3: every element from its row's stat.
+@group(0) @binding(1) var<storage, read> stats_in: array<vec2<f32>>;
+@group(0) @binding(2) var<storage, read_write> out_apply: array<f32>;
+@group(0) @binding(3) var<uniform> p_apply: Params;
+
+@compute @workgroup_size(256)
+fn rows_apply(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = group_index(wg, nwg) * WG + lid;
+    if i >= p_apply.rows * p_apply.cols {
+        return;
+    }
+    let r = i / p_apply.cols;
+    let at = p_apply.base + i;
+    out_apply[at] = apply(x[at], stats_in[r]);
+}

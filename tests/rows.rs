@@ -1,0 +1,397 @@
+//! normalize_rows and softmax on every backend, rows and columns: the exercise's
+//! numbers, a float64 oracle on random and awkward shapes, large magnitudes,
+//! zero rows, NaN and inf, bad input.
+
+mod common;
+
+use common::{BackendCase, Outcome, check_expected, fail, values};
+use gpu_basics::{Backend, Error};
+use ndarray::{Array2, ArrayView2, Axis, array, s};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+const EPS: f64 = f32::EPSILON as f64;
+
+/// Error of exp(t) in ulps on `backend`: WGSL's exp is within 3 + 2|t| ulp (WGSL
+/// spec); Rust's within 1. Either way the f32 rounding of t = x - max adds |t|/2
+/// ulp of relative error to e^t.
+fn exp_ulps(backend: &str, t: f64) -> f64 {
+    let t = t.abs();
+    if backend == "gpu" {
+        3.0 + 2.0 * t + t / 2.0
+    } else {
+        1.0 + t / 2.0
+    }
+}
+
+/// Summation error in ulps of a sum of n non-negative terms. naive sums in
+/// order: n. cpu sums pairwise with leaves of 32: 32 + log2(n). gpu: per-row
+/// chains of at most 32 (short rows) or 8 terms per invocation, a 256-wide tree
+/// (8 levels) and, for rows over 2048, a merge of chunks (at most 8 more levels
+/// plus a chain of n / 2048 / 256): under 32 + 2 log2(n).
+fn sum_ulps(backend: &str, n: usize) -> f64 {
+    let lg = (n.max(2) as f64).log2();
+    match backend {
+        "naive" => n as f64,
+        "cpu" => 32.0 + lg,
+        _ => 32.0 + 2.0 * lg + n as f64 / 524_288.0,
+    }
+}
+
+/// Compares one line (row) of results with a float64 oracle and its bound.
+fn check_line(op: &str, l: usize, got: &[f32], want: &[f64], bound: &[f64]) -> Outcome {
+    for (k, ((&g, &w), &b)) in got.iter().zip(want).zip(bound).enumerate() {
+        let g = f64::from(g);
+        let ok = if w.is_nan() {
+            g.is_nan()
+        } else {
+            (g - w).abs() <= b
+        };
+        if !ok {
+            return Err(fail(format!(
+                "{op}: line {l} [{k}] got {g:e} want {w:e} bound {b:e}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// softmax of each row against float64, with the bound
+///   |got - want| <= (E(t_i) + 16 * mean_j E(t_j) + S(n) + 4) eps * want + 2^-126
+/// E = exp error for t = x - max; the weighted mean (weights e^t_j) is the error
+/// of the sum's terms, counted 16 times since the GPU's online combine rescales
+/// a partial sum by e^(m_old - m) at each of at most 16 merge levels, each with an
+/// argument no larger than the term's own |t|; S = summation; 4 for the final
+/// division and rounding. Values below 2^-126 may be flushed to 0 on the GPU.
+fn check_softmax(b: &dyn Backend, x: ArrayView2<'_, f32>, axis: Axis) -> Outcome {
+    let got = b.softmax_axis(x, axis)?;
+    if got.dim() != x.dim() {
+        return Err(fail(format!(
+            "softmax: shape {:?} for {:?}",
+            got.dim(),
+            x.dim()
+        )));
+    }
+    let (xl, gl) = if axis.0 == 1 {
+        (x, got.view())
+    } else {
+        (x.reversed_axes(), got.view().reversed_axes())
+    };
+    for (l, (row, grow)) in xl.rows().into_iter().zip(gl.rows()).enumerate() {
+        let r: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
+        let m = r.iter().cloned().fold(f64::MIN, f64::max);
+        let e: Vec<f64> = r.iter().map(|&v| (v - m).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        let nan = r.iter().any(|v| v.is_nan() || *v == f64::INFINITY) || sum == 0.0;
+        let want: Vec<f64> = e
+            .iter()
+            .map(|&v| if nan { f64::NAN } else { v / sum })
+            .collect();
+        let mean_e: f64 = r
+            .iter()
+            .zip(&e)
+            .map(|(&v, &w)| w * exp_ulps(b.name(), v - m))
+            .sum::<f64>()
+            / sum;
+        let s = sum_ulps(b.name(), r.len());
+        let bound: Vec<f64> = r
+            .iter()
+            .zip(&want)
+            .map(|(&v, &w)| {
+                (exp_ulps(b.name(), v - m) + 16.0 * mean_e + s + 4.0) * EPS * w.abs() + 1.2e-38
+            })
+            .collect();
+        let g: Vec<f32> = grow.iter().copied().collect();
+        check_line("softmax", l, &g, &want, &bound)?;
+    }
+    Ok(())
+}
+
+/// normalize_rows against float64: out = x / ||x||, relative error
+/// (S(n) / 2 + 6) eps: the sum of squares carries S(n) ulps, the square root
+/// halves that, and the squares, sqrt, reciprocal and product add a few ulp
+/// (inverseSqrt is within 2 ulp in WGSL). naive accumulates in float64: 2 ulp.
+fn check_normalize(b: &dyn Backend, x: ArrayView2<'_, f32>, axis: Axis) -> Outcome {
+    let got = b.normalize_rows_axis(x, axis)?;
+    if got.dim() != x.dim() {
+        return Err(fail(format!(
+            "normalize_rows: shape {:?} for {:?}",
+            got.dim(),
+            x.dim()
+        )));
+    }
+    let (xl, gl) = if axis.0 == 1 {
+        (x, got.view())
+    } else {
+        (x.reversed_axes(), got.view().reversed_axes())
+    };
+    for (l, (row, grow)) in xl.rows().into_iter().zip(gl.rows()).enumerate() {
+        let r: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
+        let norm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let want: Vec<f64> = r
+            .iter()
+            .map(|&v| {
+                if !norm.is_finite() {
+                    f64::NAN
+                } else if norm == 0.0 {
+                    0.0
+                } else {
+                    v / norm
+                }
+            })
+            .collect();
+        let rel = if b.name() == "naive" {
+            2.0
+        } else {
+            sum_ulps(b.name(), r.len()) / 2.0 + 6.0
+        };
+        let bound: Vec<f64> = want.iter().map(|w| rel * EPS * w.abs() + 1.2e-38).collect();
+        let g: Vec<f32> = grow.iter().copied().collect();
+        check_line("normalize_rows", l, &g, &want, &bound)?;
+    }
+    Ok(())
+}
+
+fn check_both(b: &dyn Backend, x: ArrayView2<'_, f32>) -> Outcome {
+    for axis in [Axis(1), Axis(0)] {
+        check_softmax(b, x, axis)?;
+        check_normalize(b, x, axis)?;
+    }
+    Ok(())
+}
+
+fn arr(m: usize, n: usize, seed: u64, lo: f32, hi: f32) -> Array2<f32> {
+    Array2::from_shape_vec((m, n), values(m * n, seed, lo, hi)).unwrap()
+}
+
+// ---- the exercise ----
+
+fn normalize_rows_exercise(b: &dyn Backend) -> Outcome {
+    let got = b.normalize_rows(array![[0.0f32, 3.0, 4.0], [1.0, 6.0, 4.0]].view())?;
+    check_expected(
+        "normalize_rows",
+        got.as_slice().unwrap(),
+        &[0.0, 0.6, 0.8, 0.13736056, 0.82416338, 0.54944226],
+        1e-6,
+    )
+}
+
+fn softmax_exercise(b: &dyn Backend) -> Outcome {
+    let got = b.softmax(array![[9.0f32, 2.0, 5.0, 0.0, 0.0], [7.0, 5.0, 0.0, 0.0, 0.0]].view())?;
+    check_expected(
+        "softmax",
+        got.as_slice().unwrap(),
+        &[
+            9.80897665e-01,
+            8.94462891e-04,
+            1.79657674e-02,
+            1.21052389e-04,
+            1.21052389e-04,
+            8.78679856e-01,
+            1.18916387e-01,
+            8.01252314e-04,
+            8.01252314e-04,
+            8.01252314e-04,
+        ],
+        1e-6,
+    )
+}
+
+// ---- shapes ----
+
+fn rows_random_shapes(b: &dyn Backend) -> Outcome {
+    let mut runner = TestRunner::new(Config {
+        cases: 40,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        1usize..=12,
+        prop_oneof![1usize..=40, 200usize..=300, 2040usize..=2060],
+        any::<u64>(),
+        0.5f32..30.0,
+    );
+    runner
+        .run(&strategy, |(m, n, seed, range)| {
+            let x = arr(m, n, seed, -range, range);
+            check_both(b, x.view())
+                .map_err(|e| TestCaseError::fail(e.message().unwrap_or_default().to_string()))
+        })
+        .map_err(|e| fail(e.to_string()))
+}
+
+/// Row lengths at every stage boundary of the GPU kernels (32 one-invocation
+/// rows, 2048 one-workgroup rows, chunks beyond), and the extremes.
+fn rows_awkward_shapes(b: &dyn Backend) -> Outcome {
+    let shapes = [
+        (1, 1),
+        (1, 2),
+        (7, 31),
+        (7, 32),
+        (7, 33),
+        (5, 257),
+        (300, 257),
+        (3, 2047),
+        (3, 2048),
+        (3, 2049),
+        (2, 4097),
+        (1, 1_000_000),
+        (1_000_000, 3),
+        (70_000, 4),
+    ];
+    for (i, &(m, n)) in shapes.iter().enumerate() {
+        let x = arr(m, n, i as u64, -20.0, 20.0);
+        check_softmax(b, x.view(), Axis(1))
+            .map_err(|e| fail(format!("({m}, {n}): {}", e.message().unwrap_or_default())))?;
+        check_normalize(b, x.view(), Axis(1))
+            .map_err(|e| fail(format!("({m}, {n}): {}", e.message().unwrap_or_default())))?;
+    }
+    Ok(())
+}
+
+/// Columns must equal transposing, applying to rows, transposing back; inputs
+/// may themselves be transposed or stepped views.
+fn rows_columns_and_views(b: &dyn Backend) -> Outcome {
+    let x = arr(37, 70, 9, -10.0, 10.0);
+    check_both(b, x.t())?;
+    check_both(b, x.slice(s![..;2, 1..;3]))?;
+    for (m, n) in [(1, 5), (5, 1), (3000, 3), (3, 3000)] {
+        let y = arr(m, n, 11, -5.0, 5.0);
+        for (name, cols, rows) in [
+            (
+                "softmax",
+                b.softmax_axis(y.view(), Axis(0))?,
+                b.softmax(y.t())?,
+            ),
+            (
+                "normalize_rows",
+                b.normalize_rows_axis(y.view(), Axis(0))?,
+                b.normalize_rows(y.t())?,
+            ),
+        ] {
+            if cols.t() != rows {
+                return Err(fail(format!(
+                    "{name} ({m}, {n}) along axis 0 differs from the transpose's rows"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// 33,554,432 f32 fill one 128 MiB binding on lavapipe: these arrays need two
+/// windows of whole rows, on the one-invocation path (3 columns) and on the
+/// chunked path (4097 columns).
+fn rows_larger_than_one_binding(b: &dyn Backend) -> Outcome {
+    let x = arr(11_184_812, 3, 1, -30.0, 30.0);
+    check_normalize(b, x.view(), Axis(1))?;
+    drop(x);
+    let x = arr(8_200, 4_097, 2, -30.0, 30.0);
+    check_softmax(b, x.view(), Axis(1))
+}
+
+// ---- edges ----
+
+fn rows_large_magnitudes(b: &dyn Backend) -> Outcome {
+    let got = b.softmax(array![[1000.0f32, 1000.0], [-1000.0, -1000.0]].view())?;
+    if got != array![[0.5f32, 0.5], [0.5, 0.5]] {
+        return Err(fail(format!(
+            "softmax([[1000, 1000], [-1000, -1000]]) = {got}"
+        )));
+    }
+    let x = array![
+        [3.0e38f32, 3.0e38, -1.0e38],
+        [1.0e-30, 2.0e-30, -2.0e-30],
+        [f32::MAX, 0.0, 1.0],
+        [1.0e-40, 0.0, 0.0]
+    ];
+    check_normalize(b, x.view(), Axis(1))?;
+    check_softmax(b, arr(6, 50, 3, -1.0e4, 1.0e4).view(), Axis(1))?;
+    check_normalize(b, arr(6, 50, 4, -3.0e38, 3.0e38).view(), Axis(1))
+}
+
+fn rows_zero_rows_nan_and_inf(b: &dyn Backend) -> Outcome {
+    let inf = f32::INFINITY;
+    let x = array![
+        [0.0f32, 0.0, 0.0],
+        [1.0, f32::NAN, 2.0],
+        [-inf, 1.0, 2.0],
+        [-inf, -inf, -inf],
+        [1.0, inf, 2.0],
+        [1.0, 2.0, 3.0]
+    ];
+    let n = b.normalize_rows(x.view())?;
+    let sm = b.softmax(x.view())?;
+    let all = |r: usize, a: &Array2<f32>, f: fn(f32) -> bool| a.row(r).iter().all(|&v| f(v));
+    let checks = [
+        ("normalize zero row -> zeros", all(0, &n, |v| v == 0.0)),
+        ("normalize NaN row -> NaN", all(1, &n, f32::is_nan)),
+        ("normalize -inf row -> NaN", all(2, &n, f32::is_nan)),
+        ("normalize inf row -> NaN", all(4, &n, f32::is_nan)),
+        (
+            "normalize finite row unaffected",
+            all(5, &n, f32::is_finite),
+        ),
+        (
+            "softmax zero row -> 1/3",
+            all(0, &sm, |v| (v - 1.0 / 3.0).abs() < 1e-7),
+        ),
+        ("softmax NaN row -> NaN", all(1, &sm, f32::is_nan)),
+        (
+            "softmax -inf entry -> 0",
+            sm[[2, 0]] == 0.0 && sm.row(2).iter().all(|v| v.is_finite()),
+        ),
+        ("softmax all -inf row -> NaN", all(3, &sm, f32::is_nan)),
+        ("softmax +inf row -> NaN", all(4, &sm, f32::is_nan)),
+        ("softmax finite row unaffected", all(5, &sm, f32::is_finite)),
+    ];
+    for (what, ok) in checks {
+        if !ok {
+            return Err(fail(format!("{what}: normalize {n}, softmax {sm}")));
+        }
+    }
+    Ok(())
+}
+
+fn rows_empty_and_bad_input(b: &dyn Backend) -> Outcome {
+    let zero_rows = Array2::<f32>::zeros((0, 4));
+    if b.softmax(zero_rows.view())?.dim() != (0, 4)
+        || b.normalize_rows(zero_rows.view())?.dim() != (0, 4)
+    {
+        return Err(fail("zero rows must give zero rows"));
+    }
+    if b.normalize_rows(Array2::<f32>::zeros((3, 0)).view())?.dim() != (3, 0) {
+        return Err(fail("normalize_rows of (3, 0) must give (3, 0)"));
+    }
+    match b.softmax(Array2::<f32>::zeros((3, 0)).view()) {
+        Err(e @ Error::Shape { op: "softmax", .. }) if e.to_string().contains("[3, 0]") => {}
+        r => return Err(fail(format!("softmax of empty rows: {r:?}"))),
+    }
+    let x = arr(2, 3, 1, 0.0, 1.0);
+    for r in [
+        b.softmax_axis(x.view(), Axis(2)),
+        b.normalize_rows_axis(x.view(), Axis(2)),
+    ] {
+        match r {
+            Err(e @ Error::Shape { .. }) if e.to_string().contains("axis 2") => {}
+            r => return Err(fail(format!("axis 2: {r:?}"))),
+        }
+    }
+    Ok(())
+}
+
+const CASES: &[BackendCase] = &[
+    ("normalize_rows_exercise", normalize_rows_exercise),
+    ("softmax_exercise", softmax_exercise),
+    ("rows_random_shapes", rows_random_shapes),
+    ("rows_awkward_shapes", rows_awkward_shapes),
+    ("rows_columns_and_views", rows_columns_and_views),
+    ("rows_larger_than_one_binding", rows_larger_than_one_binding),
+    ("rows_large_magnitudes", rows_large_magnitudes),
+    ("rows_zero_rows_nan_and_inf", rows_zero_rows_nan_and_inf),
+    ("rows_empty_and_bad_input", rows_empty_and_bad_input),
+];
+
+fn main() {
+    common::run(CASES, &[]);
+}
