@@ -99,23 +99,9 @@ fn apply(v: f32, f: vec2<f32>) -> f32 {
     return (v / f.x) * f.y;
 }
 
-var<workgroup> scratch: array<vec2<f32>, WG>;
-
-// Tree reduction across the workgroup. Every invocation must call it (it holds
-// barriers); the result is returned to all of them.
-fn reduce_workgroup(v: vec2<f32>, lid: u32) -> vec2<f32> {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        if lid < stride {
-            scratch[lid] = combine(scratch[lid], scratch[lid + stride]);
-        }
-        workgroupBarrier();
-    }
-    let r = scratch[0];
-    workgroupBarrier(); // scratch is written again by the next reduction
-    return r;
-}
+// reduce_workgroup(v, lid) comes from shaders/shared/reduce_subgroup.wgsl when the
+// device has subgroups, else shaders/shared/reduce_workgroup.wgsl (the host
+// appends one and fills the SUBGROUP_* placeholders; see src/gpu/kernels.rs).
 
 fn group_index(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wg.x + wg.y * nwg.x;
@@ -151,7 +137,9 @@ fn rows_fused(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
+    /*SUBGROUP_BUILTINS*/
 ) {
+    /*SUBGROUP_INIT*/
     let r = group_index(wg, nwg);
     if r >= p.rows {
         return; // the whole workgroup leaves together: r is uniform
@@ -184,7 +172,9 @@ fn rows_partials(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
+    /*SUBGROUP_BUILTINS*/
 ) {
+    /*SUBGROUP_INIT*/
     let id = group_index(wg, nwg);
     if id >= p.rows * p.chunks {
         return;
@@ -214,7 +204,9 @@ fn rows_merge(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
+    /*SUBGROUP_BUILTINS*/
 ) {
+    /*SUBGROUP_INIT*/
     let r = group_index(wg, nwg);
     if r >= p.rows {
         return;

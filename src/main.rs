@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use gpu_basics::{Backend, Cpu, Gpu, Naive};
-use ndarray::{Array3, ArrayD, arr1};
+use ndarray::{Array3, ArrayD, arr1, array};
 
 #[derive(Parser)]
 #[command(
@@ -161,6 +161,41 @@ fn demo(b: &dyn Backend) -> Result<bool, gpu_basics::Error> {
         &[
             81., 4., 10., 0., 0., 63., 10., 0., 0., 0., 81., 4., 25., 0., 0.,
         ],
+    );
+
+    let x = array![[0.0f32, 3.0, 4.0], [1.0, 6.0, 4.0]];
+    ok &= show(
+        "normalize_rows([[0, 3, 4], [1, 6, 4]])",
+        &b.normalize_rows(x.view())?
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        &Cpu.normalize_rows(x.view())?
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        &[0.0, 0.6, 0.8, 0.13736056, 0.82416338, 0.54944226],
+    );
+    let x = array![[9.0f32, 2.0, 5.0, 0.0, 0.0], [7.0, 5.0, 0.0, 0.0, 0.0]];
+    ok &= show(
+        "softmax([[9, 2, 5, 0, 0], [7, 5, 0, 0, 0]])",
+        &b.softmax(x.view())?.iter().copied().collect::<Vec<_>>(),
+        &Cpu.softmax(x.view())?.iter().copied().collect::<Vec<_>>(),
+        &[
+            9.80897665e-01,
+            8.94462891e-04,
+            1.79657674e-02,
+            1.21052389e-04,
+            1.21052389e-04,
+            8.78679856e-01,
+            1.18916387e-01,
+            8.01252314e-04,
+            8.01252314e-04,
+            8.01252314e-04,
+        ],
+    );
+    println!(
+        "\nsoftmax subtracts each row's maximum first, so softmax([[1000, 1000]]) = [[0.5, 0.5]], not NaN."
     );
     Ok(ok)
 }

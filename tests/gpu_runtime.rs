@@ -106,6 +106,7 @@ fn splitting_paths(_: &Gpu) -> Outcome {
     let small = Gpu::with_options(GpuOptions {
         max_binding_bytes: Some(4096),
         max_workgroups_per_dimension: Some(3),
+        ..Default::default()
     })?;
     for n in [1, 255, 256, 257, 768, 769, 1023, 1024, 1025, 3000, 9999] {
         let x = arr(&[n], n as u64);

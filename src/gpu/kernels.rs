@@ -130,11 +130,62 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     },
 ];
 
-/// Every WGSL file with its name, for the naga validation test.
-pub fn shader_sources() -> Vec<(&'static str, &'static str)> {
-    let mut v: Vec<_> = KERNELS.iter().map(|k| (k.file, k.source)).collect();
-    v.dedup();
-    v
+const REDUCE_WORKGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_workgroup.wgsl");
+const REDUCE_SUBGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_subgroup.wgsl");
+
+/// Shaders that reduce across a workgroup carry two placeholders in the entry
+/// points that call `reduce_workgroup`; the function itself comes from one of
+/// two shared files. With subgroups, the entry points receive the subgroup
+/// builtins (which do not compile on devices without the feature, so the plain
+/// variant must not mention them at all).
+pub(crate) fn expand(source: &str, subgroups: bool) -> String {
+    const BUILTINS: &str = "/*SUBGROUP_BUILTINS*/";
+    const INIT: &str = "/*SUBGROUP_INIT*/";
+    if !source.contains(INIT) {
+        return source.to_string();
+    }
+    if subgroups {
+        let s = source
+            .replace(
+                BUILTINS,
+                "@builtin(subgroup_size) sg_size_in: u32, @builtin(subgroup_invocation_id) sg_lid_in: u32,",
+            )
+            .replace(INIT, "sg_size = sg_size_in; sg_lid = sg_lid_in;");
+        s + "\n" + REDUCE_SUBGROUP_WGSL
+    } else {
+        source.replace(BUILTINS, "").replace(INIT, "") + "\n" + REDUCE_WORKGROUP_WGSL
+    }
+}
+
+/// Every shader as the device compiles it, each variant named, for the naga
+/// validation test; and the files they come from, to check none is unused.
+pub fn shader_sources() -> Vec<(String, String)> {
+    let mut files: Vec<&'static str> = KERNELS.iter().map(|k| k.file).collect();
+    files.dedup();
+    let mut out = Vec::new();
+    for file in files {
+        let source = KERNELS
+            .iter()
+            .find(|k| k.file == file)
+            .expect("listed")
+            .source;
+        out.push((file.to_string(), expand(source, false)));
+        if source.contains("/*SUBGROUP_INIT*/") {
+            out.push((format!("{file} (subgroups)"), expand(source, true)));
+        }
+    }
+    out
+}
+
+/// The .wgsl files under shaders/ that the kernel table uses.
+pub fn shader_files() -> Vec<&'static str> {
+    let mut files: Vec<&'static str> = KERNELS.iter().map(|k| k.file).collect();
+    files.dedup();
+    files.extend([
+        "shared/reduce_workgroup.wgsl",
+        "shared/reduce_subgroup.wgsl",
+    ]);
+    files
 }
 
 pub(crate) struct Pipeline {
@@ -171,7 +222,7 @@ fn uniform_entry(binding: u32, bytes: u64) -> wgpu::BindGroupLayoutEntry {
 /// Builds every pipeline in `KERNELS`. Shader and pipeline errors are caught in an
 /// error scope and returned, so a driver that rejects a kernel gives an `Err`
 /// from `Gpu::new`, not a panic on first use.
-pub(crate) fn build_all(device: &wgpu::Device) -> Result<Vec<Pipeline>> {
+pub(crate) fn build_all(device: &wgpu::Device, subgroups: bool) -> Result<Vec<Pipeline>> {
     let mut modules: Vec<(&'static str, wgpu::ShaderModule)> = Vec::new();
     let mut out = Vec::with_capacity(KERNELS.len());
     for (i, k) in KERNELS.iter().enumerate() {
@@ -182,7 +233,7 @@ pub(crate) fn build_all(device: &wgpu::Device) -> Result<Vec<Pipeline>> {
             None => {
                 let m = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(k.file),
-                    source: wgpu::ShaderSource::Wgsl(k.source.into()),
+                    source: wgpu::ShaderSource::Wgsl(expand(k.source, subgroups).into()),
                 });
                 modules.push((k.file, m.clone()));
                 m

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis, Ix2};
 
 pub use array::GpuArray;
-pub use kernels::shader_sources;
+pub use kernels::{shader_files, shader_sources};
 pub use pool::MemoryStats;
 
 use crate::backend::Backend;
@@ -35,6 +35,9 @@ pub struct GpuOptions {
     pub max_binding_bytes: Option<u64>,
     /// Use at most this many workgroups per dispatch dimension.
     pub max_workgroups_per_dimension: Option<u32>,
+    /// Use the workgroup-memory reductions even where the device has subgroup
+    /// operations (to test the fallback, or to avoid a driver's subgroup bug).
+    pub disable_subgroups: bool,
 }
 
 /// What a `Gpu` runs on.
@@ -75,6 +78,8 @@ pub(crate) struct Inner {
     adapter: AdapterSummary,
     limits: wgpu::Limits,
     features: wgpu::Features,
+    /// Whether the row reductions use subgroup operations.
+    subgroups: bool,
     /// Elements of f32 per storage binding: arrays longer than this are processed
     /// in windows of this many elements.
     window_elems: usize,
@@ -210,7 +215,14 @@ impl Gpu {
         if let Some(w) = options.max_workgroups_per_dimension {
             max_workgroups = max_workgroups.min(w.max(1));
         }
-        let pipelines = kernels::build_all(&device)?;
+        // Subgroup reductions need the feature and one fixed subgroup size (cubecl's
+        // rule: a varying size is where drivers have had bugs).
+        let subgroups = !options.disable_subgroups
+            && features.contains(wgpu::Features::SUBGROUP)
+            && info.subgroup_min_size == info.subgroup_max_size
+            && info.subgroup_min_size.is_power_of_two()
+            && info.subgroup_min_size <= 256;
+        let pipelines = kernels::build_all(&device, subgroups)?;
         let adapter = AdapterSummary {
             is_software: info.device_type == wgpu::DeviceType::Cpu,
             name: info.name,
@@ -234,6 +246,7 @@ impl Gpu {
                 adapter,
                 limits,
                 features,
+                subgroups,
                 window_elems: (window_bytes / 4) as usize,
                 align_elems: (align / 4) as usize,
             }),
@@ -253,6 +266,11 @@ impl Gpu {
     /// The optional features enabled on the device.
     pub fn features(&self) -> wgpu::Features {
         self.inner.features
+    }
+
+    /// Whether reductions use subgroup operations (see `GpuOptions::disable_subgroups`).
+    pub fn uses_subgroups(&self) -> bool {
+        self.inner.subgroups
     }
 
     /// Buffer-pool counters: how many buffers were ever made, and bytes held.

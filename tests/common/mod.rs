@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use gpu_basics::{Backend, Cpu, Gpu, Naive};
+use gpu_basics::{Backend, Cpu, Gpu, GpuOptions, Naive};
 use libtest_mimic::{Arguments, Failed, Trial};
 use ndarray::{ArrayD, ArrayViewD};
 
@@ -22,6 +22,25 @@ pub fn gpu() -> Result<&'static Gpu, String> {
     GPU.get_or_init(|| Gpu::new().map_err(|e| e.to_string()))
         .as_ref()
         .map_err(|e| e.clone())
+}
+
+/// A second context with subgroups switched off, when the first one uses them:
+/// every backend case also runs on the workgroup-memory fallback.
+pub fn gpu_fallback() -> Option<&'static Gpu> {
+    static FALLBACK: OnceLock<Option<Gpu>> = OnceLock::new();
+    FALLBACK
+        .get_or_init(|| {
+            let g = gpu().ok()?;
+            if !g.uses_subgroups() {
+                return None;
+            }
+            Gpu::with_options(GpuOptions {
+                disable_subgroups: true,
+                ..Default::default()
+            })
+            .ok()
+        })
+        .as_ref()
 }
 
 pub fn gpu_required() -> bool {
@@ -43,7 +62,15 @@ fn gpu_trial(name: String, body: impl FnOnce(&Gpu) -> Outcome + Send + 'static) 
 pub fn run(cases: &[BackendCase], gpu_cases: &[GpuCase]) -> ! {
     let args = Arguments::from_args();
     match gpu() {
-        Ok(g) => eprintln!("GPU tests run on: {}", g.adapter()),
+        Ok(g) => eprintln!(
+            "GPU tests run on: {} ({})",
+            g.adapter(),
+            if g.uses_subgroups() {
+                "subgroup reductions; gpu_nosubgroups:: cases run the workgroup-memory fallback"
+            } else {
+                "no subgroups: workgroup-memory reductions only"
+            }
+        ),
         Err(reason) if gpu_required() => eprintln!("GPU REQUIRED but unavailable: {reason}"),
         Err(reason) => eprintln!("GPU tests SKIPPED (shown as ignored): {reason}"),
     }
@@ -52,6 +79,11 @@ pub fn run(cases: &[BackendCase], gpu_cases: &[GpuCase]) -> ! {
         trials.push(Trial::test(format!("naive::{name}"), move || body(&Naive)));
         trials.push(Trial::test(format!("cpu::{name}"), move || body(&Cpu)));
         trials.push(gpu_trial(format!("gpu::{name}"), move |g| body(g)));
+        if let Some(fallback) = gpu_fallback() {
+            trials.push(Trial::test(format!("gpu_nosubgroups::{name}"), move || {
+                body(fallback)
+            }));
+        }
     }
     for &(name, body) in gpu_cases {
         trials.push(gpu_trial(format!("gpu::{name}"), body));
