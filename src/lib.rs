@@ -28,12 +28,14 @@ mod cpu;
 mod error;
 pub mod gpu;
 mod naive;
+pub mod ops;
 
 pub use backend::Backend;
 pub use cpu::Cpu;
 pub use error::{Error, Result};
 pub use gpu::{AdapterSummary, Gpu, GpuArray, GpuOptions, MemoryStats};
 pub use naive::Naive;
+pub use ops::Op;
 
 /// The exercise's `basic_sigmoid`: one number, the scalar `exp`, in float64 as in
 /// the exercise (`math.exp`). Exists to make the exercise's point in the demo: it

@@ -284,6 +284,33 @@ impl Gpu {
         self.inner.rt.flush("flush")
     }
 
+    /// Waits until all work recorded so far has run on the device.
+    pub fn sync(&self) -> Result<()> {
+        self.inner.rt.sync("sync")
+    }
+
+    /// Device time of the work that `f` records (timestamp queries written before
+    /// and after it), or `None` if the device cannot write timestamps between
+    /// passes. Meant for benchmarks; `f`'s results stay on the device.
+    pub fn time_device(
+        &self,
+        f: impl FnOnce() -> Result<()>,
+    ) -> Result<Option<std::time::Duration>> {
+        self.inner.rt.time_device("time_device", f)
+    }
+
+    /// Records `reps` device-to-device copies of `bytes` bytes (read once, written
+    /// once each): the device's practical memory bandwidth, for benchmarks.
+    pub fn record_copies(&self, bytes: u64, reps: usize) -> Result<()> {
+        let bytes = bytes.div_ceil(16) * 16;
+        let src = self.inner.rt.alloc("record_copies", (bytes / 4) as usize)?;
+        let dst = self.inner.rt.alloc("record_copies", (bytes / 4) as usize)?;
+        for _ in 0..reps {
+            self.inner.rt.copy(&src.buffer, &dst.buffer, bytes);
+        }
+        Ok(())
+    }
+
     pub(crate) fn same(&self, other: &Gpu) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }

@@ -261,7 +261,17 @@ impl Runtime {
         src: &wgpu::Buffer,
         len: usize,
     ) -> Result<Vec<f32>> {
-        let bytes = len as u64 * 4;
+        let bytes = self.read_bytes(op, src, len as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec::<u8, f32>(&bytes))
+    }
+
+    /// Reads the first `bytes` bytes of `src`, after all recorded work.
+    pub(crate) fn read_bytes(
+        &self,
+        op: &'static str,
+        src: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<Vec<u8>> {
         let staging = self.pool.get(op, Kind::Readback, bytes)?;
         let index = {
             let mut rec = self.lock();
@@ -295,10 +305,92 @@ impl Runtime {
                 .slice(..bytes)
                 .get_mapped_range()
                 .map_err(|e| Error::gpu(op, format!("reading the mapped buffer: {e}")))?;
-            bytemuck::pod_collect_to_vec::<u8, f32>(&view)
+            view.to_vec()
         };
         staging.buffer.unmap();
         self.check_errors(op)?;
         Ok(out)
+    }
+
+    /// Waits until everything recorded so far has run.
+    pub(crate) fn sync(&self, op: &'static str) -> Result<()> {
+        let index = {
+            let mut rec = self.lock();
+            self.submit(op, &mut rec)?
+        };
+        match index {
+            Some(i) => self.wait(op, i),
+            None => {
+                // Nothing new; wait for whatever is still in flight.
+                let last = self.lock().in_flight.back().cloned();
+                last.map_or(Ok(()), |i| self.wait(op, i))?;
+                self.check_errors(op)
+            }
+        }
+    }
+
+    /// Device time of the work `f` records, from timestamps written into the
+    /// command stream before and after it; `None` where the device cannot write
+    /// timestamps between passes. For benchmarks: it creates a query set per call.
+    pub(crate) fn time_device(
+        &self,
+        op: &'static str,
+        f: impl FnOnce() -> Result<()>,
+    ) -> Result<Option<std::time::Duration>> {
+        if !self
+            .device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
+        {
+            f()?;
+            return Ok(None);
+        }
+        let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("gpu-basics timing"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        });
+        let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("gpu-basics timing"),
+            size: 16,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let stamp = |i: u32| {
+            let mut rec = self.lock();
+            rec.pass = None;
+            self.encoder(&mut rec).write_timestamp(&set, i);
+        };
+        stamp(0);
+        f()?;
+        stamp(1);
+        {
+            let mut rec = self.lock();
+            rec.pass = None;
+            self.encoder(&mut rec)
+                .resolve_query_set(&set, 0..2, &resolve, 0);
+        }
+        let raw = self.read_bytes(op, &resolve, 16)?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&raw);
+        let ns =
+            ticks[1].saturating_sub(ticks[0]) as f64 * f64::from(self.queue.get_timestamp_period());
+        Ok(Some(std::time::Duration::from_nanos(ns as u64)))
+    }
+
+    /// Records a device-to-device copy of `bytes` (the memory-bandwidth yardstick).
+    pub(crate) fn copy(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+        let mut rec = self.lock();
+        rec.pass = None;
+        self.encoder(&mut rec)
+            .copy_buffer_to_buffer(src, 0, dst, 0, bytes);
+    }
+
+    fn encoder<'r>(&self, rec: &'r mut Recorder) -> &'r mut wgpu::CommandEncoder {
+        rec.encoder.get_or_insert_with(|| {
+            self.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("gpu-basics batch"),
+                })
+        })
     }
 }

@@ -1,0 +1,646 @@
+//! `gpu-basics bench`: naive loops vs CPU vs GPU, op by op and size by size, as
+//! throughput and as a fraction of limits measured in the same run.
+//!
+//! Method: each figure is the median per-call time of `runs` runs; a run repeats
+//! the call until it lasts at least `min_run` (calibrated after a warm-up call).
+//! Host backends are timed end to end. The GPU is timed twice: end to end
+//! (upload, kernels, readback, as the `Backend` API does it), and on the device
+//! alone with inputs resident: timestamp queries around the kernels where the
+//! adapter has them ("kernel"), else wall-clock of many resident calls and one
+//! wait ("resident", which includes dispatch overhead).
+//! Throughput counts the bytes an op must move at least (inputs read once,
+//! output written once), so temporaries and second passes show up as lost speed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use gpu_basics::{Backend, Cpu, Gpu, GpuArray, Naive, Op};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{ArrayD, IxDyn};
+use serde::Serialize;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A run of under a minute: fewer sizes, shorter timings.
+    #[arg(long)]
+    quick: bool,
+    /// Only these ops (comma-separated names).
+    #[arg(long, value_delimiter = ',')]
+    ops: Option<Vec<String>>,
+    /// Only these backends (naive, cpu, gpu).
+    #[arg(long, value_delimiter = ',')]
+    backends: Option<Vec<String>>,
+    /// Write every result as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write every result as CSV.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Plot throughput vs size (SVG), one line per backend in a panel per op family.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+struct Config {
+    runs: usize,
+    min_run: f64,
+    /// Naive calls predicted to take longer than this are skipped (and listed).
+    naive_budget: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub op: String,
+    pub family: String,
+    pub backend: String,
+    pub shape: Vec<usize>,
+    pub elements: u64,
+    pub bytes: u64,
+    pub flops: u64,
+    pub median_s: f64,
+    pub gbps: f64,
+    pub gflops: Option<f64>,
+    /// "end_to_end", "kernel" (timestamp queries) or "resident" (wall clock, inputs on the device).
+    pub timing: String,
+    pub fraction_of_limit: Option<f64>,
+    pub speedup_vs_naive: Option<f64>,
+    pub speedup_vs_cpu: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Skip {
+    op: String,
+    shape: Vec<usize>,
+    backend: String,
+    reason: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Limits {
+    cpu_copy_gbps: f64,
+    cpu_copy_threads: usize,
+    cpu_peak_gflops_estimate: f64,
+    cpu_peak_method: String,
+    gpu_copy_gbps: Option<f64>,
+    gpu_copy_timing: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Machine {
+    date_utc: String,
+    cpu: String,
+    cpu_threads: usize,
+    gpu: Option<String>,
+    gpu_backend: Option<String>,
+    gpu_is_software: Option<bool>,
+    quick: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    machine: Machine,
+    limits: Limits,
+    results: Vec<Row>,
+    skipped: Vec<Skip>,
+}
+
+fn family(op: Op) -> &'static str {
+    match op {
+        Op::Sigmoid | Op::SigmoidDerivative | Op::Multiply | Op::Image2vector => "elementwise",
+        Op::NormalizeRows | Op::Softmax => "rows",
+    }
+}
+
+/// Shapes per op: 1-D sizes as numpy_baseline uses them; for the row ops, square,
+/// many short rows, and one long row.
+fn shapes(op: Op, quick: bool) -> Vec<Vec<usize>> {
+    match (family(op), quick) {
+        ("rows", true) => vec![vec![1024, 1024], vec![16384, 64]],
+        ("rows", false) => vec![
+            vec![1024, 1024],
+            vec![16384, 64],
+            vec![4096, 1024],
+            vec![262_144, 4],
+            vec![1, 1 << 20],
+        ],
+        (_, true) => vec![vec![1 << 16], vec![1 << 20]],
+        (_, false) => vec![
+            vec![10_000],
+            vec![100_000],
+            vec![1_000_000],
+            vec![10_000_000],
+        ],
+    }
+}
+
+fn input(shape: &[usize], seed: u64) -> ArrayD<f32> {
+    let n: usize = shape.iter().product();
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let data = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 20.0 - 10.0
+        })
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(shape), data).expect("sized")
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Median per-call seconds of `f`.
+fn measure(cfg: &Config, mut f: impl FnMut() -> Result<(), String>) -> Result<f64, String> {
+    f()?;
+    let t = Instant::now();
+    f()?;
+    let one = t.elapsed().as_secs_f64().max(1e-9);
+    let reps = ((cfg.min_run / one).ceil() as usize).clamp(1, 1_000_000);
+    let mut per_call = Vec::with_capacity(cfg.runs);
+    for _ in 0..cfg.runs {
+        let t = Instant::now();
+        for _ in 0..reps {
+            f()?;
+        }
+        per_call.push(t.elapsed().as_secs_f64() / reps as f64);
+    }
+    Ok(median(per_call))
+}
+
+/// Device-only time per call with inputs resident: (seconds, "kernel" | "resident").
+fn measure_resident(
+    cfg: &Config,
+    gpu: &Gpu,
+    op: Op,
+    inputs: &[GpuArray],
+) -> Result<(f64, &'static str), String> {
+    let refs: Vec<&GpuArray> = inputs.iter().collect();
+    let call = || op.run_resident(&refs, None).map(drop);
+    call().map_err(|e| e.to_string())?;
+    gpu.sync().map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    call().map_err(|e| e.to_string())?;
+    gpu.sync().map_err(|e| e.to_string())?;
+    let one = t.elapsed().as_secs_f64().max(1e-9);
+    let reps = ((cfg.min_run / one).ceil() as usize).clamp(1, 100_000);
+    let (mut kernel, mut wall) = (Vec::new(), Vec::new());
+    for _ in 0..cfg.runs {
+        let t = Instant::now();
+        let device = gpu
+            .time_device(|| {
+                for _ in 0..reps {
+                    call()?;
+                }
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+        gpu.sync().map_err(|e| e.to_string())?;
+        wall.push(t.elapsed().as_secs_f64() / reps as f64);
+        if let Some(d) = device {
+            kernel.push(d.as_secs_f64() / reps as f64);
+        }
+    }
+    if kernel.len() == cfg.runs {
+        Ok((median(kernel), "kernel"))
+    } else {
+        Ok((median(wall), "resident"))
+    }
+}
+
+fn cpu_copy_gbps(quick: bool) -> (f64, usize) {
+    let n = if quick { 16 << 20 } else { 64 << 20 }; // f32s: 64 or 256 MiB
+    let src = vec![1.0f32; n];
+    let mut dst = vec![0.0f32; n];
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let cfg = Config {
+        runs: if quick { 3 } else { 7 },
+        min_run: 0.0,
+        naive_budget: 0.0,
+    };
+    let one = measure(&cfg, || {
+        dst.copy_from_slice(&src);
+        Ok(())
+    })
+    .expect("infallible");
+    let chunk = n.div_ceil(threads);
+    let many = measure(&cfg, || {
+        std::thread::scope(|s| {
+            for (d, c) in dst.chunks_mut(chunk).zip(src.chunks(chunk)) {
+                s.spawn(move || d.copy_from_slice(c));
+            }
+        });
+        Ok(())
+    })
+    .expect("infallible");
+    let bytes = 2.0 * 4.0 * n as f64;
+    if many < one {
+        (bytes / many / 1e9, threads)
+    } else {
+        (bytes / one / 1e9, 1)
+    }
+}
+
+/// A multiply-add loop over 64 independent lanes per thread, on every thread: the
+/// arithmetic peak this build can reach (its vector width, no FMA unless the
+/// target has it).
+fn cpu_peak_gflops() -> f64 {
+    fn lanes(iters: usize) -> f32 {
+        let mut acc = [0.0f32; 64];
+        let (m, a) = (
+            std::hint::black_box(0.999_f32),
+            std::hint::black_box(0.001_f32),
+        );
+        for _ in 0..iters {
+            for v in acc.iter_mut() {
+                *v = *v * m + a;
+            }
+        }
+        acc.iter().sum()
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let iters = 2_000_000;
+    let mut best = 0.0f64;
+    for _ in 0..3 {
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| std::hint::black_box(lanes(iters)));
+            }
+        });
+        let flops = 2.0 * 64.0 * iters as f64 * threads as f64;
+        best = best.max(flops / t.elapsed().as_secs_f64() / 1e9);
+    }
+    best
+}
+
+fn gpu_copy(gpu: &Gpu, quick: bool) -> Result<(f64, &'static str), String> {
+    let max = gpu
+        .limits()
+        .max_buffer_size
+        .min(gpu.limits().max_storage_buffer_binding_size);
+    let bytes = (if quick { 64u64 << 20 } else { 256 << 20 }).min(max / 16 * 16);
+    let reps = 4;
+    let t = Instant::now();
+    let device = gpu
+        .time_device(|| gpu.record_copies(bytes, reps))
+        .map_err(|e| e.to_string())?;
+    gpu.sync().map_err(|e| e.to_string())?;
+    let (secs, how) = match device {
+        Some(d) => (d.as_secs_f64(), "kernel"),
+        None => (t.elapsed().as_secs_f64(), "resident"),
+    };
+    Ok((2.0 * bytes as f64 * reps as f64 / secs / 1e9, how))
+}
+
+fn utc_date() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs() as i64;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let tod = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}Z",
+        tod / 3600,
+        tod % 3600 / 60
+    )
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+pub fn bench(args: &Args) -> Result<(), String> {
+    let cfg = if args.quick {
+        Config {
+            runs: 3,
+            min_run: 0.005,
+            naive_budget: 0.05,
+        }
+    } else {
+        Config {
+            runs: 7,
+            min_run: 0.03,
+            naive_budget: 2.0,
+        }
+    };
+    let wanted = |name: &str, list: &Option<Vec<String>>| {
+        list.as_ref().is_none_or(|l| l.iter().any(|x| x == name))
+    };
+    let ops: Vec<Op> = Op::ALL
+        .iter()
+        .copied()
+        .filter(|&op| op != Op::Image2vector) // a reshape: nothing to time
+        .filter(|op| wanted(op.name(), &args.ops))
+        .collect();
+    if let Some(list) = &args.ops {
+        for name in list {
+            if Op::from_name(name).is_none() {
+                return Err(format!("unknown op {name:?}"));
+            }
+        }
+    }
+
+    let gpu = if wanted("gpu", &args.backends) {
+        match Gpu::new() {
+            Ok(g) => Some(g),
+            Err(e) => {
+                eprintln!("gpu: not benchmarked ({e})");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(g) = &gpu {
+        eprintln!("gpu: {}", g.adapter());
+        if g.adapter().is_software {
+            eprintln!(
+                "gpu: SOFTWARE adapter: its timings measure this CPU, not a GPU; never quote them as GPU speed"
+            );
+        }
+    }
+    let mut hosts: Vec<Box<dyn Backend>> = Vec::new();
+    if wanted("naive", &args.backends) {
+        hosts.push(Box::new(Naive));
+    }
+    if wanted("cpu", &args.backends) {
+        hosts.push(Box::new(Cpu));
+    }
+
+    eprintln!("measuring this machine's limits...");
+    let (cpu_copy, cpu_copy_threads) = cpu_copy_gbps(args.quick);
+    let cpu_peak = cpu_peak_gflops();
+    let gpu_copy = match &gpu {
+        Some(g) => Some(gpu_copy(g, args.quick)?),
+        None => None,
+    };
+    let limits = Limits {
+        cpu_copy_gbps: cpu_copy,
+        cpu_copy_threads,
+        cpu_peak_gflops_estimate: cpu_peak,
+        cpu_peak_method:
+            "multiply-add loop, 64 lanes per thread, all threads; this build's vector width".into(),
+        gpu_copy_gbps: gpu_copy.map(|c| c.0),
+        gpu_copy_timing: gpu_copy.map(|c| c.1.to_string()),
+    };
+
+    let cases: Vec<(Op, Vec<usize>)> = ops
+        .iter()
+        .flat_map(|&op| shapes(op, args.quick).into_iter().map(move |s| (op, s)))
+        .collect();
+    let bar = ProgressBar::new(cases.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut rows: Vec<Row> = Vec::new();
+    let mut skipped: Vec<Skip> = Vec::new();
+    // Last measured naive (elements, seconds) per op, to predict the next size.
+    let mut naive_seen: HashMap<Op, (u64, f64)> = HashMap::new();
+
+    for (op, shape) in &cases {
+        let (op, shape) = (*op, shape.clone());
+        bar.set_message(format!("{op} {shape:?}"));
+        let inputs: Vec<ArrayD<f32>> = (0..op.arity())
+            .map(|i| input(&shape, i as u64 + 1))
+            .collect();
+        let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
+        let shapes_ref: Vec<&[usize]> = inputs.iter().map(|a| a.shape()).collect();
+        let bytes = op.min_bytes(&shapes_ref);
+        let flops = op.flops(&shapes_ref);
+        let elements: u64 = shape.iter().product::<usize>() as u64;
+        let mut push = |backend: &str, timing: &str, secs: f64| {
+            rows.push(Row {
+                op: op.name().into(),
+                family: family(op).into(),
+                backend: backend.into(),
+                shape: shape.clone(),
+                elements,
+                bytes,
+                flops,
+                median_s: secs,
+                gbps: bytes as f64 / secs / 1e9,
+                gflops: (flops > 0).then(|| flops as f64 / secs / 1e9),
+                timing: timing.into(),
+                fraction_of_limit: None,
+                speedup_vs_naive: None,
+                speedup_vs_cpu: None,
+            })
+        };
+        for b in &hosts {
+            if b.name() == "naive" {
+                if let Some(&(n0, t0)) = naive_seen.get(&op) {
+                    let predicted = t0 * elements as f64 / n0 as f64;
+                    if predicted > cfg.naive_budget {
+                        skipped.push(Skip {
+                            op: op.name().into(),
+                            shape: shape.clone(),
+                            backend: "naive".into(),
+                            reason: format!(
+                                "predicted {predicted:.2} s per call, over the {} s budget",
+                                cfg.naive_budget
+                            ),
+                        });
+                        continue;
+                    }
+                }
+            }
+            let secs = measure(&cfg, || {
+                op.run(b.as_ref(), &views, None)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            })?;
+            if b.name() == "naive" {
+                naive_seen.insert(op, (elements, secs));
+            }
+            push(b.name(), "end_to_end", secs);
+        }
+        if let Some(g) = &gpu {
+            let secs = measure(&cfg, || {
+                op.run(g, &views, None).map(drop).map_err(|e| e.to_string())
+            })?;
+            push("gpu", "end_to_end", secs);
+            let resident: Vec<GpuArray> = inputs
+                .iter()
+                .map(|a| g.upload(a))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            let (secs, how) = measure_resident(&cfg, g, op, &resident)?;
+            push("gpu", how, secs);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    fill_ratios(&mut rows, &limits);
+    print_table(&rows, &limits, &skipped, gpu.as_ref());
+    let machine = Machine {
+        date_utc: utc_date(),
+        cpu: cpu_model(),
+        cpu_threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
+        gpu: gpu.as_ref().map(|g| g.adapter().name.clone()),
+        gpu_backend: gpu.as_ref().map(|g| format!("{:?}", g.adapter().backend)),
+        gpu_is_software: gpu.as_ref().map(|g| g.adapter().is_software),
+        quick: args.quick,
+    };
+    let report = Report {
+        machine,
+        limits,
+        results: rows,
+        skipped,
+    };
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.csv {
+        write_csv(path, &report.results)?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.plot {
+        super::plot::plot(path, &report.results)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Fractions of the measured limits, and speedups against naive and cpu (both
+/// timed end to end) for the same op and shape.
+fn fill_ratios(rows: &mut [Row], limits: &Limits) {
+    let key = |r: &Row| (r.op.clone(), r.shape.clone());
+    let find = |rows: &[Row], k: &(String, Vec<usize>), backend: &str| {
+        rows.iter()
+            .find(|r| key(r) == *k && r.backend == backend && r.timing == "end_to_end")
+            .map(|r| r.median_s)
+    };
+    let snapshot = rows.to_vec();
+    for r in rows.iter_mut() {
+        let k = key(r);
+        r.speedup_vs_naive = find(&snapshot, &k, "naive").map(|t| t / r.median_s);
+        r.speedup_vs_cpu = find(&snapshot, &k, "cpu").map(|t| t / r.median_s);
+        r.fraction_of_limit = match (r.backend.as_str(), r.timing.as_str(), r.gflops) {
+            ("gpu", "end_to_end", _) => None, // bound by the host link, not device memory
+            ("gpu", _, None) => limits.gpu_copy_gbps.map(|l| r.gbps / l),
+            ("gpu", _, Some(_)) => None,
+            (_, _, Some(g)) => Some(g / limits.cpu_peak_gflops_estimate),
+            (_, _, None) => Some(r.gbps / limits.cpu_copy_gbps),
+        };
+    }
+}
+
+fn fmt_time(s: f64) -> String {
+    if s < 1e-3 {
+        format!("{:.1} us", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+fn print_table(rows: &[Row], limits: &Limits, skipped: &[Skip], gpu: Option<&Gpu>) {
+    println!(
+        "limits: cpu copy {:.1} GB/s ({} thread(s)), cpu multiply-add peak ~{:.0} GFLOP/s{}",
+        limits.cpu_copy_gbps,
+        limits.cpu_copy_threads,
+        limits.cpu_peak_gflops_estimate,
+        match (limits.gpu_copy_gbps, gpu) {
+            (Some(c), Some(g)) => format!(
+                ", gpu copy {c:.1} GB/s on {}{}",
+                g.adapter().name,
+                if g.adapter().is_software {
+                    " (SOFTWARE: not GPU speed)"
+                } else {
+                    ""
+                }
+            ),
+            _ => String::new(),
+        }
+    );
+    println!(
+        "{:<20} {:<14} {:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "op", "shape", "backend", "time", "GB/s", "GFLOP/s", "of limit", "vs naive", "vs cpu"
+    );
+    let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("-".to_string(), f);
+    for r in rows {
+        let backend = if r.timing == "end_to_end" {
+            r.backend.clone()
+        } else {
+            format!("{} {}", r.backend, r.timing)
+        };
+        println!(
+            "{:<20} {:<14} {:<16} {:>10} {:>9.2} {:>9} {:>9} {:>9} {:>9}",
+            r.op,
+            format!("{:?}", r.shape),
+            backend,
+            fmt_time(r.median_s),
+            r.gbps,
+            opt(r.gflops, &|g| format!("{g:.1}")),
+            opt(r.fraction_of_limit, &|f| format!("{:.0}%", f * 100.0)),
+            opt(r.speedup_vs_naive, &|x| format!("{x:.1}x")),
+            opt(r.speedup_vs_cpu, &|x| format!("{x:.2}x")),
+        );
+    }
+    for s in skipped {
+        println!(
+            "skipped: {} {:?} on {}: {}",
+            s.op, s.shape, s.backend, s.reason
+        );
+    }
+}
+
+fn write_csv(path: &PathBuf, rows: &[Row]) -> Result<(), String> {
+    let mut out = String::from(
+        "op,family,backend,timing,shape,elements,bytes,flops,median_s,gbps,gflops,fraction_of_limit,speedup_vs_naive,speedup_vs_cpu\n",
+    );
+    let opt = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x}"));
+    for r in rows {
+        let shape = r
+            .shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("x");
+        out += &format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            r.op,
+            r.family,
+            r.backend,
+            r.timing,
+            shape,
+            r.elements,
+            r.bytes,
+            r.flops,
+            r.median_s,
+            r.gbps,
+            opt(r.gflops),
+            opt(r.fraction_of_limit),
+            opt(r.speedup_vs_naive),
+            opt(r.speedup_vs_cpu)
+        );
+    }
+    std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))
+}

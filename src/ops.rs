@@ -1,0 +1,143 @@
+//! The ops by name, for code that picks them at run time (the CLI's `apply` and
+//! `bench`): arity, whether an axis applies, and one entry point that checks ranks
+//! and dispatches to a `Backend` (host arrays) or to `GpuArray` (resident).
+
+use ndarray::{ArrayD, ArrayViewD, Axis, Ix2, Ix3};
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::gpu::GpuArray;
+
+/// Every op of the exercise, named as in the library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Sigmoid,
+    SigmoidDerivative,
+    Image2vector,
+    NormalizeRows,
+    Softmax,
+    Multiply,
+}
+
+impl Op {
+    pub const ALL: &'static [Op] = &[
+        Op::Sigmoid,
+        Op::SigmoidDerivative,
+        Op::Image2vector,
+        Op::NormalizeRows,
+        Op::Softmax,
+        Op::Multiply,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Sigmoid => "sigmoid",
+            Op::SigmoidDerivative => "sigmoid_derivative",
+            Op::Image2vector => "image2vector",
+            Op::NormalizeRows => "normalize_rows",
+            Op::Softmax => "softmax",
+            Op::Multiply => "multiply",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Op> {
+        Op::ALL.iter().copied().find(|op| op.name() == name)
+    }
+
+    /// How many input arrays the op takes.
+    pub fn arity(self) -> usize {
+        match self {
+            Op::Multiply => 2,
+            _ => 1,
+        }
+    }
+
+    /// Whether the op reduces along an axis (and so accepts one).
+    pub fn has_axis(self) -> bool {
+        matches!(self, Op::NormalizeRows | Op::Softmax)
+    }
+
+    fn check(self, shapes: &[&[usize]], axis: Option<usize>) -> Result<()> {
+        if shapes.len() != self.arity() {
+            return Err(Error::shape(
+                self.name(),
+                format!("takes {} input(s), got {}", self.arity(), shapes.len()),
+            ));
+        }
+        if axis.is_some() && !self.has_axis() {
+            return Err(Error::shape(self.name(), "takes no axis"));
+        }
+        Ok(())
+    }
+
+    /// Runs the op on host arrays. `axis` defaults to 1 (rows) where it applies.
+    pub fn run(
+        self,
+        b: &dyn Backend,
+        inputs: &[ArrayViewD<'_, f32>],
+        axis: Option<usize>,
+    ) -> Result<ArrayD<f32>> {
+        let shapes: Vec<&[usize]> = inputs.iter().map(|a| a.shape()).collect();
+        self.check(&shapes, axis)?;
+        let ax = Axis(axis.unwrap_or(1));
+        let x = inputs[0].view();
+        Ok(match self {
+            Op::Sigmoid => b.sigmoid(x)?,
+            Op::SigmoidDerivative => b.sigmoid_derivative(x)?,
+            Op::Image2vector => b.image2vector(rank::<Ix3>(self, x)?)?.into_dyn(),
+            Op::NormalizeRows => b.normalize_rows_axis(rank::<Ix2>(self, x)?, ax)?.into_dyn(),
+            Op::Softmax => b.softmax_axis(rank::<Ix2>(self, x)?, ax)?.into_dyn(),
+            Op::Multiply => b.multiply(x, inputs[1].view())?,
+        })
+    }
+
+    /// Runs the op on resident arrays, leaving the result on the device.
+    pub fn run_resident(self, inputs: &[&GpuArray], axis: Option<usize>) -> Result<GpuArray> {
+        let shapes: Vec<&[usize]> = inputs.iter().map(|a| a.shape()).collect();
+        self.check(&shapes, axis)?;
+        let (x, ax) = (inputs[0], axis.unwrap_or(1));
+        match self {
+            Op::Sigmoid => x.sigmoid(),
+            Op::SigmoidDerivative => x.sigmoid_derivative(),
+            Op::Image2vector => x.image2vector(),
+            Op::NormalizeRows => x.normalize_rows_axis(ax),
+            Op::Softmax => x.softmax_axis(ax),
+            Op::Multiply => x.multiply(inputs[1]),
+        }
+    }
+
+    /// Bytes an op must move at least (each input read once, an output of the
+    /// first input's size written once), for throughput figures.
+    pub fn min_bytes(self, shapes: &[&[usize]]) -> u64 {
+        let elems = |s: &[usize]| s.iter().product::<usize>() as u64;
+        let inputs: u64 = shapes.iter().map(|s| elems(s)).sum();
+        4 * (inputs + elems(shapes[0]))
+    }
+
+    /// Floating-point operations of the products (0 for memory-bound ops).
+    pub fn flops(self, _shapes: &[&[usize]]) -> u64 {
+        0
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn rank<D: ndarray::Dimension>(
+    op: Op,
+    x: ArrayViewD<'_, f32>,
+) -> Result<ndarray::ArrayView<'_, f32, D>> {
+    let shape = x.shape().to_vec();
+    x.into_dimensionality::<D>().map_err(|_| {
+        let want = D::NDIM
+            .map(|n| format!("a {n}-D"))
+            .unwrap_or_else(|| "an".into());
+        Error::shape(
+            op.name(),
+            format!("expects {want} array, got shape {shape:?}"),
+        )
+    })
+}

@@ -1,0 +1,229 @@
+//! The `gpu-basics` command: `apply` against the library through .npy files, its
+//! errors (non-zero exit, a message, no output file), and the shape of the
+//! `demo` and `bench --quick` output. Runs on the CPU backends, so it needs no GPU.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use gpu_basics::{Backend, Cpu, Op};
+use ndarray::{ArrayD, IxDyn};
+use ndarray_npy::{read_npy, write_npy};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpu-basics"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn array(shape: &[usize], seed: usize) -> ArrayD<f32> {
+    let n = shape.iter().product();
+    ArrayD::from_shape_vec(
+        IxDyn(shape),
+        (0..n)
+            .map(|i| ((i * 7919 + seed * 31) % 997) as f32 / 100.0 - 5.0)
+            .collect(),
+    )
+    .unwrap()
+}
+
+/// An input of the right rank for each op.
+fn shape_for(op: Op) -> &'static [usize] {
+    match op {
+        Op::Image2vector => &[3, 4, 2],
+        Op::NormalizeRows | Op::Softmax => &[5, 7],
+        _ => &[4, 6],
+    }
+}
+
+fn path(dir: &Path, name: &str) -> String {
+    dir.join(name).to_str().unwrap().to_string()
+}
+
+#[test]
+fn apply_matches_the_library_on_every_op() {
+    let dir = tempfile::tempdir().unwrap();
+    for &op in Op::ALL {
+        let inputs: Vec<ArrayD<f32>> = (0..op.arity()).map(|i| array(shape_for(op), i)).collect();
+        let mut args = vec!["apply".to_string(), op.name().to_string()];
+        for (i, a) in inputs.iter().enumerate() {
+            let p = path(dir.path(), &format!("{op}_in{i}.npy"));
+            write_npy(&p, a).unwrap();
+            args.push(p);
+        }
+        let out = path(dir.path(), &format!("{op}_out.npy"));
+        args.extend([
+            "--out".into(),
+            out.clone(),
+            "--backend".into(),
+            "cpu".into(),
+        ]);
+        let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(o.status.success(), "{op}: {}", text(&o));
+        let got: ArrayD<f32> = read_npy(&out).unwrap();
+        let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
+        let want = op.run(&Cpu, &views, None).unwrap();
+        assert_eq!(got, want, "{op}");
+    }
+}
+
+#[test]
+fn apply_reads_float64_and_takes_an_axis() {
+    let dir = tempfile::tempdir().unwrap();
+    let x64 = array(&[4, 3], 1).mapv(f64::from);
+    let input = path(dir.path(), "x64.npy");
+    write_npy(&input, &x64).unwrap();
+    let out = path(dir.path(), "out.npy");
+    let o = run(&[
+        "apply",
+        "softmax",
+        &input,
+        "--out",
+        &out,
+        "--backend",
+        "naive",
+        "--axis",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let got: ArrayD<f32> = read_npy(&out).unwrap();
+    let x32 = x64
+        .mapv(|v| v as f32)
+        .into_dimensionality::<ndarray::Ix2>()
+        .unwrap();
+    let want = Cpu
+        .softmax_axis(x32.view(), ndarray::Axis(0))
+        .unwrap()
+        .into_dyn();
+    assert!(
+        (&got - &want).iter().all(|d| d.abs() < 1e-6),
+        "{got} vs {want}"
+    );
+}
+
+/// Each bad call: a non-zero exit, a message containing `expect`, no output file.
+#[test]
+fn apply_errors_are_clear_and_leave_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, ints, vec1) = (
+        path(dir.path(), "a.npy"),
+        path(dir.path(), "b.npy"),
+        path(dir.path(), "ints.npy"),
+        path(dir.path(), "v.npy"),
+    );
+    write_npy(&a, &array(&[2, 3], 1)).unwrap();
+    write_npy(&b, &array(&[3, 2], 2)).unwrap();
+    write_npy(&ints, &ndarray::arr1(&[1i64, 2, 3])).unwrap();
+    write_npy(&vec1, &array(&[5], 3)).unwrap();
+    let out = path(dir.path(), "out.npy");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["apply", "multiply", &a, &b], "[2, 3]"),
+        (vec!["apply", "sigmoid", &ints], "dtype"),
+        (
+            vec!["apply", "sigmoid", "/nonexistent/x.npy"],
+            "/nonexistent/x.npy",
+        ),
+        (vec!["apply", "softmax", &vec1], "2-D"),
+        (vec!["apply", "image2vector", &a], "3-D"),
+        (vec!["apply", "frobnicate", &a], "unknown op"),
+        (vec!["apply", "multiply", &a], "2 input"),
+        (vec!["apply", "sigmoid", &a, "--axis", "0"], "axis"),
+        (vec!["apply", "softmax", &a, "--axis", "2"], "axis 2"),
+    ];
+    for (mut args, expect) in cases {
+        args.extend(["--out", &out, "--backend", "cpu"]);
+        let o = run(&args);
+        let msg = text(&o);
+        assert!(!o.status.success(), "{args:?} succeeded: {msg}");
+        assert!(
+            msg.contains(expect),
+            "{args:?}: message lacks {expect:?}: {msg}"
+        );
+        assert!(!Path::new(&out).exists(), "{args:?} left an output file");
+    }
+}
+
+#[test]
+fn demo_shows_every_result_matching() {
+    let o = run(&["demo", "--backend", "cpu"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    for name in [
+        "basic_sigmoid",
+        "sigmoid(",
+        "sigmoid_derivative",
+        "image2vector",
+        "multiply",
+        "normalize_rows",
+        "softmax",
+    ] {
+        assert!(out.contains(name), "demo lacks {name}: {out}");
+    }
+    assert!(out.matches("[match]").count() >= 7, "{out}");
+    assert!(!out.contains("MISMATCH"), "{out}");
+}
+
+#[test]
+fn bench_quick_writes_table_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = path(dir.path(), "bench.json");
+    let csv = path(dir.path(), "bench.csv");
+    let o = run(&[
+        "bench",
+        "--quick",
+        "--ops",
+        "sigmoid,softmax",
+        "--backends",
+        "naive,cpu",
+        "--json",
+        &json,
+        "--csv",
+        &csv,
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("GB/s") && out.contains("vs naive") && out.contains("limits:"),
+        "{out}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    // 2 ops x 2 quick shapes x 2 backends, unless naive was skipped (listed then).
+    let skipped = report["skipped"].as_array().unwrap().len();
+    assert_eq!(results.len() + skipped, 8, "{report}");
+    for r in results {
+        for field in [
+            "op",
+            "backend",
+            "shape",
+            "median_s",
+            "gbps",
+            "timing",
+            "fraction_of_limit",
+        ] {
+            assert!(!r[field].is_null(), "{field} missing in {r}");
+        }
+        assert!(r["median_s"].as_f64().unwrap() > 0.0);
+    }
+    assert!(report["limits"]["cpu_copy_gbps"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap().lines().count(),
+        results.len() + 1
+    );
+}
+
+#[test]
+fn unknown_bench_op_is_an_error() {
+    let o = run(&["bench", "--quick", "--ops", "nope", "--backends", "cpu"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("unknown op"));
+}
