@@ -18,9 +18,11 @@
 // Stages, chosen by the host (src/gpu/rows.rs) from the row length `cols`:
 //   rows_short    cols <= 32:   one invocation per row; the second read of the
 //                               row hits the cache.
-//   rows_fused    cols <= 2048: one workgroup per row; the row stays in registers
+//   rows_fused    cols <= 2048: a segment of `seg` invocations per row (seg a
+//                               power of two, seg * 8 >= cols, so 8 to 256), WG / seg
+//                               rows per workgroup; the row stays in registers
 //                               between the reduction and the write: one read,
-//                               one write.
+//                               one write, and no idle invocations for rows of 64.
 //   rows_partials, rows_merge, rows_apply
 //                 longer rows: each row is cut into chunks of 2048, one
 //                 workgroup per chunk writes a stat; one workgroup per row merges
@@ -39,6 +41,10 @@ struct Params {
     cols: u32,   // elements per row
     chunks: u32, // chunks per row (rows_partials, rows_merge)
     base: u32,   // element index of the window's first row within the binding
+    seg: u32,    // invocations per row (rows_fused)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 override OP: u32 = 0u;
@@ -99,7 +105,7 @@ fn apply(v: f32, f: vec2<f32>) -> f32 {
     return (v / f.x) * f.y;
 }
 
-// reduce_workgroup(v, lid) comes from shaders/shared/reduce_subgroup.wgsl when the
+// reduce_segment(v, lid, seg) comes from shaders/shared/reduce_subgroup.wgsl when the
 // device has subgroups, else shaders/shared/reduce_workgroup.wgsl (the host
 // appends one and fills the SUBGROUP_* placeholders; see src/gpu/kernels.rs).
 
@@ -140,26 +146,31 @@ fn rows_fused(
     /*SUBGROUP_BUILTINS*/
 ) {
     /*SUBGROUP_INIT*/
-    let r = group_index(wg, nwg);
-    if r >= p.rows {
-        return; // the whole workgroup leaves together: r is uniform
-    }
+    let seg = p.seg;
+    let r = group_index(wg, nwg) * (WG / seg) + lid / seg;
+    let t = lid % seg;
+    // Invocations past the last row still take part in the reduction's barriers.
+    let valid = r < p.rows;
     let start = p.base + r * p.cols;
     var vals: array<f32, PER_THREAD>;
     var s = identity();
-    for (var k = 0u; k < PER_THREAD; k++) {
-        let j = lid + k * WG;
-        if j < p.cols {
-            let v = x[start + j];
-            vals[k] = v;
-            s = combine(s, element(v));
+    if valid {
+        for (var k = 0u; k < PER_THREAD; k++) {
+            let j = t + k * seg;
+            if j < p.cols {
+                let v = x[start + j];
+                vals[k] = v;
+                s = combine(s, element(v));
+            }
         }
     }
-    let f = finish(reduce_workgroup(s, lid));
-    for (var k = 0u; k < PER_THREAD; k++) {
-        let j = lid + k * WG;
-        if j < p.cols {
-            out[start + j] = apply(vals[k], f);
+    let f = finish(reduce_segment(s, lid, seg));
+    if valid {
+        for (var k = 0u; k < PER_THREAD; k++) {
+            let j = t + k * seg;
+            if j < p.cols {
+                out[start + j] = apply(vals[k], f);
+            }
         }
     }
 }
@@ -189,7 +200,7 @@ fn rows_partials(
             s = combine(s, element(x[start + j]));
         }
     }
-    let total = reduce_workgroup(s, lid);
+    let total = reduce_segment(s, lid, WG);
     if lid == 0u {
         partials_out[id] = total;
     }
@@ -215,7 +226,7 @@ fn rows_merge(
     for (var c = lid; c < p.chunks; c += WG) {
         s = combine(s, partials_in[r * p.chunks + c]);
     }
-    let total = reduce_workgroup(s, lid);
+    let total = reduce_segment(s, lid, WG);
     if lid == 0u {
         stats_out[r] = finish(total);
     }

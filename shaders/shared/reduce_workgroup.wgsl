@@ -1,20 +1,22 @@
-// reduce_workgroup for devices without subgroups: a tree over workgroup memory,
-// log2(WG) levels, each behind a barrier. Needs WG, vec2 stats and `combine`
-// from the including shader. Every invocation must call it (it holds barriers);
-// all of them get the result.
+// reduce_segment for devices without subgroups: the workgroup is cut into
+// segments of `seg` consecutive invocations (a power of two dividing WG; one
+// segment per row), and each segment is reduced by a tree in workgroup memory,
+// log2(seg) levels, each behind a barrier. Needs WG, vec2 stats and `combine`
+// from the including shader. Every invocation must call it with the same `seg`
+// (it holds barriers); each gets its own segment's result.
 
 var<workgroup> scratch: array<vec2<f32>, WG>;
 
-fn reduce_workgroup(v: vec2<f32>, lid: u32) -> vec2<f32> {
+fn reduce_segment(v: vec2<f32>, lid: u32, seg: u32) -> vec2<f32> {
     scratch[lid] = v;
     workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        if lid < stride {
+    for (var stride = seg / 2u; stride > 0u; stride = stride / 2u) {
+        if (lid % seg) < stride {
             scratch[lid] = combine(scratch[lid], scratch[lid + stride]);
         }
         workgroupBarrier();
     }
-    let r = scratch[0];
+    let r = scratch[lid - lid % seg];
     workgroupBarrier(); // scratch is written again by the next reduction
     return r;
 }

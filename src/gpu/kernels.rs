@@ -49,7 +49,7 @@ const TRANSPOSE_WGSL: &str = include_str!("../../shaders/transpose.wgsl");
 const SOFTMAX: &[(&str, f64)] = &[("OP", 0.0)];
 const NORMALIZE: &[(&str, f64)] = &[("OP", 1.0)];
 
-/// A stage of shaders/rows.wgsl; every stage takes its parameters in a 16-byte
+/// A stage of shaders/rows.wgsl; every stage takes its parameters in a 32-byte
 /// `Params` block (`RowParams` in src/gpu/rows.rs).
 const fn rows(
     id: KernelId,
@@ -65,7 +65,7 @@ const fn rows(
         entry,
         reads,
         writes,
-        uniform_bytes: 16,
+        uniform_bytes: 32,
         constants: op,
     }
 }
@@ -134,7 +134,7 @@ const REDUCE_WORKGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_wo
 const REDUCE_SUBGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_subgroup.wgsl");
 
 /// Shaders that reduce across a workgroup carry two placeholders in the entry
-/// points that call `reduce_workgroup`; the function itself comes from one of
+/// points that call `reduce_segment`; the function itself comes from one of
 /// two shared files. With subgroups, the entry points receive the subgroup
 /// builtins (which do not compile on devices without the feature, so the plain
 /// variant must not mention them at all).

@@ -16,6 +16,8 @@ struct RowParams {
     cols: u32,
     chunks: u32,
     base: u32,
+    seg: u32,
+    pad: [u32; 3],
 }
 
 /// Keep in sync with `Params` in shaders/transpose.wgsl.
@@ -28,9 +30,10 @@ struct TransposeParams {
     pad: u32,
 }
 
-/// The shader's workgroup size, longest row for `rows_short`, and chunk length
-/// (`WG`, 32 and `CHUNK` in rows.wgsl).
+/// The shader's workgroup size, elements per invocation, longest row for
+/// `rows_short`, and chunk length (`WG`, `PER_THREAD`, 32 and `CHUNK` in rows.wgsl).
 const WG: u64 = 256;
+const PER_THREAD: usize = 8;
 const SHORT: usize = 32;
 const CHUNK: usize = 2048;
 
@@ -128,6 +131,9 @@ impl GpuArray {
                 cols: n as u32,
                 chunks: chunks as u32,
                 base: base as u32,
+                // Invocations per row in rows_fused: enough for 8 elements each.
+                seg: n.div_ceil(PER_THREAD).next_power_of_two().min(WG as usize) as u32,
+                pad: [0; 3],
             };
             let pb = bytemuck::bytes_of(&params);
             if n <= SHORT {
@@ -139,7 +145,14 @@ impl GpuArray {
                     (rows as u64).div_ceil(WG),
                 )?;
             } else if n <= CHUNK {
-                rt.dispatch(name, s.fused, &[xw, ow], Some(pb), rows as u64)?;
+                let rows_per_group = WG / u64::from(params.seg);
+                rt.dispatch(
+                    name,
+                    s.fused,
+                    &[xw, ow],
+                    Some(pb),
+                    (rows as u64).div_ceil(rows_per_group),
+                )?;
             } else {
                 let partials = self.alloc_like(name, vec![rows * chunks, 2])?;
                 let stats = self.alloc_like(name, vec![rows, 2])?;
