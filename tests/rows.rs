@@ -56,6 +56,36 @@ fn check_line(op: &str, l: usize, got: &[f32], want: &[f64], bound: &[f64]) -> O
     Ok(())
 }
 
+/// Checks `got` line by line (rows for axis 1, columns for axis 0) against an
+/// oracle that gives, for one float64 line, the wanted values and their bounds.
+fn check_lines(
+    op: &str,
+    x: ArrayView2<'_, f32>,
+    got: &Array2<f32>,
+    axis: Axis,
+    oracle: impl Fn(&[f64]) -> (Vec<f64>, Vec<f64>),
+) -> Outcome {
+    if got.dim() != x.dim() {
+        return Err(fail(format!(
+            "{op}: shape {:?} for {:?}",
+            got.dim(),
+            x.dim()
+        )));
+    }
+    let (xl, gl) = if axis.0 == 1 {
+        (x, got.view())
+    } else {
+        (x.reversed_axes(), got.view().reversed_axes())
+    };
+    for (l, (row, grow)) in xl.rows().into_iter().zip(gl.rows()).enumerate() {
+        let r: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
+        let (want, bound) = oracle(&r);
+        let g: Vec<f32> = grow.iter().copied().collect();
+        check_line(op, l, &g, &want, &bound)?;
+    }
+    Ok(())
+}
+
 /// softmax of each row against float64, with the bound
 ///   |got - want| <= (E(t_i) + 16 * mean_j E(t_j) + S(n) + 4) eps * want + 2^-126
 /// E = exp error for t = x - max; the weighted mean (weights e^t_j) is the error
@@ -65,20 +95,7 @@ fn check_line(op: &str, l: usize, got: &[f32], want: &[f64], bound: &[f64]) -> O
 /// division and rounding. Values below 2^-126 may be flushed to 0 on the GPU.
 fn check_softmax(b: &dyn Backend, x: ArrayView2<'_, f32>, axis: Axis) -> Outcome {
     let got = b.softmax_axis(x, axis)?;
-    if got.dim() != x.dim() {
-        return Err(fail(format!(
-            "softmax: shape {:?} for {:?}",
-            got.dim(),
-            x.dim()
-        )));
-    }
-    let (xl, gl) = if axis.0 == 1 {
-        (x, got.view())
-    } else {
-        (x.reversed_axes(), got.view().reversed_axes())
-    };
-    for (l, (row, grow)) in xl.rows().into_iter().zip(gl.rows()).enumerate() {
-        let r: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
+    check_lines("softmax", x, &got, axis, |r| {
         let m = r.iter().cloned().fold(f64::MIN, f64::max);
         let e: Vec<f64> = r.iter().map(|&v| (v - m).exp()).collect();
         let sum: f64 = e.iter().sum();
@@ -87,24 +104,22 @@ fn check_softmax(b: &dyn Backend, x: ArrayView2<'_, f32>, axis: Axis) -> Outcome
             .iter()
             .map(|&v| if nan { f64::NAN } else { v / sum })
             .collect();
-        let mean_e: f64 = r
+        let mean_e = r
             .iter()
             .zip(&e)
             .map(|(&v, &w)| w * exp_ulps(b.name(), v - m))
             .sum::<f64>()
             / sum;
         let s = sum_ulps(b.name(), r.len());
-        let bound: Vec<f64> = r
+        let bound = r
             .iter()
             .zip(&want)
             .map(|(&v, &w)| {
                 (exp_ulps(b.name(), v - m) + 16.0 * mean_e + s + 4.0) * EPS * w.abs() + 1.2e-38
             })
             .collect();
-        let g: Vec<f32> = grow.iter().copied().collect();
-        check_line("softmax", l, &g, &want, &bound)?;
-    }
-    Ok(())
+        (want, bound)
+    })
 }
 
 /// normalize_rows against float64: out = x / ||x||, relative error
@@ -113,20 +128,7 @@ fn check_softmax(b: &dyn Backend, x: ArrayView2<'_, f32>, axis: Axis) -> Outcome
 /// (inverseSqrt is within 2 ulp in WGSL). naive accumulates in float64: 2 ulp.
 fn check_normalize(b: &dyn Backend, x: ArrayView2<'_, f32>, axis: Axis) -> Outcome {
     let got = b.normalize_rows_axis(x, axis)?;
-    if got.dim() != x.dim() {
-        return Err(fail(format!(
-            "normalize_rows: shape {:?} for {:?}",
-            got.dim(),
-            x.dim()
-        )));
-    }
-    let (xl, gl) = if axis.0 == 1 {
-        (x, got.view())
-    } else {
-        (x.reversed_axes(), got.view().reversed_axes())
-    };
-    for (l, (row, grow)) in xl.rows().into_iter().zip(gl.rows()).enumerate() {
-        let r: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
+    check_lines("normalize_rows", x, &got, axis, |r| {
         let norm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
         let want: Vec<f64> = r
             .iter()
@@ -145,11 +147,9 @@ fn check_normalize(b: &dyn Backend, x: ArrayView2<'_, f32>, axis: Axis) -> Outco
         } else {
             sum_ulps(b.name(), r.len()) / 2.0 + 6.0
         };
-        let bound: Vec<f64> = want.iter().map(|w| rel * EPS * w.abs() + 1.2e-38).collect();
-        let g: Vec<f32> = grow.iter().copied().collect();
-        check_line("normalize_rows", l, &g, &want, &bound)?;
-    }
-    Ok(())
+        let bound = want.iter().map(|w| rel * EPS * w.abs() + 1.2e-38).collect();
+        (want, bound)
+    })
 }
 
 fn check_both(b: &dyn Backend, x: ArrayView2<'_, f32>) -> Outcome {
