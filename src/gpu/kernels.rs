@@ -13,6 +13,14 @@ pub(crate) enum KernelId {
     Sigmoid,
     SigmoidDerivative,
     Multiply,
+    Dot,
+    L1,
+    L2,
+    ReducePartials,
+    Outer,
+    Matvec,
+    Matmul,
+    MatmulUnaligned,
 }
 
 pub(crate) struct KernelDesc {
@@ -29,6 +37,29 @@ pub(crate) struct KernelDesc {
 
 const SIGMOID_WGSL: &str = include_str!("../../shaders/sigmoid.wgsl");
 const MULTIPLY_WGSL: &str = include_str!("../../shaders/multiply.wgsl");
+const REDUCE_WGSL: &str = include_str!("../../shaders/reduce.wgsl");
+const OUTER_WGSL: &str = include_str!("../../shaders/outer.wgsl");
+const MATVEC_WGSL: &str = include_str!("../../shaders/matvec.wgsl");
+const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
+
+/// The products' kernels: two inputs, one output, one parameter block.
+const fn product(
+    id: KernelId,
+    file: &'static str,
+    source: &'static str,
+    entry: &'static str,
+    uniform_bytes: u64,
+) -> KernelDesc {
+    KernelDesc {
+        id,
+        file,
+        source,
+        entry,
+        reads: 2,
+        writes: 1,
+        uniform_bytes,
+    }
+}
 
 /// In `KernelId` order.
 pub(crate) const KERNELS: &[KernelDesc] = &[
@@ -59,6 +90,26 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
         writes: 1,
         uniform_bytes: 0,
     },
+    product(KernelId::Dot, "reduce.wgsl", REDUCE_WGSL, "dot", 16),
+    product(KernelId::L1, "reduce.wgsl", REDUCE_WGSL, "l1", 16),
+    product(KernelId::L2, "reduce.wgsl", REDUCE_WGSL, "l2", 16),
+    product(
+        KernelId::ReducePartials,
+        "reduce.wgsl",
+        REDUCE_WGSL,
+        "reduce_partials",
+        16,
+    ),
+    product(KernelId::Outer, "outer.wgsl", OUTER_WGSL, "outer", 16),
+    product(KernelId::Matvec, "matvec.wgsl", MATVEC_WGSL, "matvec", 32),
+    product(KernelId::Matmul, "matmul.wgsl", MATMUL_WGSL, "matmul", 48),
+    product(
+        KernelId::MatmulUnaligned,
+        "matmul.wgsl",
+        MATMUL_WGSL,
+        "matmul_unaligned",
+        48,
+    ),
 ];
 
 /// Every WGSL file with its name, for the naga validation test.

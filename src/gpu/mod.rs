@@ -10,11 +10,12 @@ mod array;
 mod elementwise;
 mod kernels;
 mod pool;
+mod products;
 mod runtime;
 
 use std::sync::{Arc, Mutex};
 
-use ndarray::{Array2, ArrayD, ArrayView3, ArrayViewD, Ix2};
+use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, Ix1, Ix2};
 
 pub use array::GpuArray;
 pub use kernels::shader_sources;
@@ -305,4 +306,48 @@ impl Backend for Gpu {
             .into_dimensionality::<Ix2>()
             .map_err(|e| Error::shape("image2vector", e.to_string()))
     }
+
+    fn dot(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<f32> {
+        crate::backend::check_same_len("dot", a.shape(), b.shape())?;
+        scalar(self.upload(&a)?.dot(&self.upload(&b)?)?)
+    }
+
+    fn outer(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<Array2<f32>> {
+        matrix("outer", self.upload(&a)?.outer(&self.upload(&b)?)?)
+    }
+
+    fn matvec(&self, w: ArrayView2<'_, f32>, x: ArrayView1<'_, f32>) -> Result<Array1<f32>> {
+        crate::backend::check_inner("matvec", w.shape(), x.shape(), 1)?;
+        self.upload(&w)?
+            .matvec(&self.upload(&x)?)?
+            .to_array()?
+            .into_dimensionality::<Ix1>()
+            .map_err(|e| Error::shape("matvec", e.to_string()))
+    }
+
+    fn matmul(&self, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        crate::backend::check_inner("matmul", a.shape(), b.shape(), 2)?;
+        matrix("matmul", self.upload(&a)?.matmul(&self.upload(&b)?)?)
+    }
+
+    fn l1(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32> {
+        crate::backend::check_same_len("l1", yhat.shape(), y.shape())?;
+        scalar(self.upload(&yhat)?.l1(&self.upload(&y)?)?)
+    }
+
+    fn l2(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32> {
+        crate::backend::check_same_len("l2", yhat.shape(), y.shape())?;
+        scalar(self.upload(&yhat)?.l2(&self.upload(&y)?)?)
+    }
+}
+
+/// Reads back a 0-d result.
+fn scalar(x: GpuArray) -> Result<f32> {
+    Ok(x.to_array()?.iter().copied().next().unwrap_or(0.0))
+}
+
+fn matrix(op: &'static str, x: GpuArray) -> Result<Array2<f32>> {
+    x.to_array()?
+        .into_dimensionality::<Ix2>()
+        .map_err(|e| Error::shape(op, e.to_string()))
 }
