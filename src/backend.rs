@@ -1,7 +1,7 @@
 //! The interface every backend implements: one method per op, ndarray views in,
 //! owned arrays out. Tests, benches and the CLI loop over `&dyn Backend`.
 
-use ndarray::{Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis};
+use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, Axis};
 
 use crate::error::{Error, Result};
 
@@ -50,6 +50,80 @@ pub trait Backend: Send + Sync {
 
     /// `softmax` along `axis`: `Axis(1)` over each row, `Axis(0)` over each column.
     fn softmax_axis(&self, x: ArrayView2<'_, f32>, axis: Axis) -> Result<Array2<f32>>;
+
+    /// Inner product of two vectors of the same length: sum_i a_i b_i. Empty gives 0.
+    fn dot(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<f32>;
+
+    /// Outer product: out[i][j] = a[i] b[j], of shape (len(a), len(b)).
+    fn outer(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<Array2<f32>>;
+
+    /// The exercise's "general dot": W (m x k) times x (k), a vector of m.
+    fn matvec(&self, w: ArrayView2<'_, f32>, x: ArrayView1<'_, f32>) -> Result<Array1<f32>>;
+
+    /// Matrix product A (m x k) times B (k x n). k = 0 gives zeros (as numpy).
+    fn matmul(&self, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Result<Array2<f32>>;
+
+    /// L1 loss: sum_i |y_i - yhat_i|. Empty gives 0.
+    fn l1(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32>;
+
+    /// L2 loss: sum_i (y_i - yhat_i)^2. Empty gives 0.
+    fn l2(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32>;
+}
+
+/// A shape written as numpy prints it: `(3,)`, `(3, 4)`, `()`.
+pub(crate) fn dims(shape: &[usize]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// dot, l1 and l2 take two vectors of one length.
+pub(crate) fn check_same_len(op: &'static str, a: &[usize], b: &[usize]) -> Result<()> {
+    if a.len() != 1 || b.len() != 1 {
+        return Err(Error::shape(
+            op,
+            format!("expects two vectors, got {} and {}", dims(a), dims(b)),
+        ));
+    }
+    if a == b {
+        Ok(())
+    } else {
+        Err(Error::shape(
+            op,
+            format!("{} and {}: lengths differ", dims(a), dims(b)),
+        ))
+    }
+}
+
+/// matvec (2-D x 1-D) and matmul (2-D x 2-D): a's columns must equal b's rows.
+pub(crate) fn check_inner(op: &'static str, a: &[usize], b: &[usize], b_rank: usize) -> Result<()> {
+    if a.len() != 2 || b.len() != b_rank {
+        let want = if b_rank == 1 {
+            "a matrix and a vector"
+        } else {
+            "two matrices"
+        };
+        return Err(Error::shape(
+            op,
+            format!("expects {want}, got {} and {}", dims(a), dims(b)),
+        ));
+    }
+    if a[1] == b[0] {
+        Ok(())
+    } else {
+        Err(Error::shape(
+            op,
+            format!("{} x {}: inner dimensions differ", dims(a), dims(b)),
+        ))
+    }
 }
 
 /// The two row reductions, for the code they share.

@@ -2,9 +2,9 @@
 //! loops over a flat copy of the input. This backend exists to be beaten; it is
 //! deliberately not vectorized, fused or threaded.
 
-use ndarray::{Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis};
+use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, Axis};
 
-use crate::backend::{Backend, RowOp, check_rows, check_same_shape};
+use crate::backend::{Backend, RowOp, check_inner, check_rows, check_same_len, check_same_shape};
 use crate::error::{Error, Result};
 
 /// Explicit loops, the exercise's classic versions.
@@ -18,6 +18,26 @@ fn sigmoid_scalar(x: f32) -> f32 {
 
 fn flat(x: &ArrayViewD<'_, f32>) -> Vec<f32> {
     x.iter().copied().collect()
+}
+
+fn flat1(x: &ArrayView1<'_, f32>) -> Vec<f32> {
+    x.iter().copied().collect()
+}
+
+/// Row-major copy of a matrix view (transposed and strided views included).
+fn flat2(x: &ArrayView2<'_, f32>) -> Vec<f32> {
+    x.iter().copied().collect()
+}
+
+/// The exercise's loops accumulate in Python floats, which are float64; so do these.
+/// Every f32 product and difference is exact or nearly so in f64, so the only
+/// rounding that matters is the final one to f32.
+fn sum_f64(a: &[f32], b: &[f32], term: fn(f64, f64) -> f64) -> f32 {
+    let mut s = 0.0f64;
+    for i in 0..a.len() {
+        s += term(f64::from(a[i]), f64::from(b[i]));
+    }
+    s as f32
 }
 
 fn shaped(shape: &[usize], data: Vec<f32>) -> ArrayD<f32> {
@@ -123,6 +143,67 @@ impl Backend for Naive {
             }
         }
         Ok(out)
+    }
+
+    fn dot(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<f32> {
+        check_same_len("dot", a.shape(), b.shape())?;
+        Ok(sum_f64(&flat1(&a), &flat1(&b), |x, y| x * y))
+    }
+
+    fn outer(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<Array2<f32>> {
+        let (xa, xb) = (flat1(&a), flat1(&b));
+        let (m, n) = (xa.len(), xb.len());
+        let mut out = vec![0.0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = xa[i] * xb[j];
+            }
+        }
+        Ok(Array2::from_shape_vec((m, n), out).expect("m * n values"))
+    }
+
+    fn matvec(&self, w: ArrayView2<'_, f32>, x: ArrayView1<'_, f32>) -> Result<Array1<f32>> {
+        check_inner("matvec", w.shape(), x.shape(), 1)?;
+        let (m, k) = w.dim();
+        let (xw, xx) = (flat2(&w), flat1(&x));
+        let mut out = vec![0.0f32; m];
+        for i in 0..m {
+            out[i] = sum_f64(&xw[i * k..(i + 1) * k], &xx, |a, b| a * b);
+        }
+        Ok(Array1::from(out))
+    }
+
+    fn matmul(&self, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        check_inner("matmul", a.shape(), b.shape(), 2)?;
+        let ((m, k), n) = (a.dim(), b.ncols());
+        let (xa, xb) = (flat2(&a), flat2(&b));
+        let mut out = vec![0.0f32; m * n];
+        // i, p, j order: the same sequential sum over p for every output as the
+        // textbook i, j, p loop, but walking B along its rows keeps 1024^3 in seconds.
+        let mut row = vec![0.0f64; n];
+        for i in 0..m {
+            row.fill(0.0);
+            for p in 0..k {
+                let a_ip = f64::from(xa[i * k + p]);
+                for j in 0..n {
+                    row[j] += a_ip * f64::from(xb[p * n + j]);
+                }
+            }
+            for j in 0..n {
+                out[i * n + j] = row[j] as f32;
+            }
+        }
+        Ok(Array2::from_shape_vec((m, n), out).expect("m * n values"))
+    }
+
+    fn l1(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32> {
+        check_same_len("l1", yhat.shape(), y.shape())?;
+        Ok(sum_f64(&flat1(&yhat), &flat1(&y), |p, t| (t - p).abs()))
+    }
+
+    fn l2(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32> {
+        check_same_len("l2", yhat.shape(), y.shape())?;
+        Ok(sum_f64(&flat1(&yhat), &flat1(&y), |p, t| (t - p) * (t - p)))
     }
 }
 

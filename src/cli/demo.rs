@@ -2,7 +2,7 @@
 //! reference and the exercise's expected value.
 
 use gpu_basics::{Backend, Cpu};
-use ndarray::{Array3, ArrayD, arr1, array};
+use ndarray::{Array2, Array3, ArrayD, arr1, array};
 
 /// Prints one result beside the expected values and the CPU reference; returns
 /// whether it matches both to 1e-6 relative (the exercise prints 8-9 digits).
@@ -135,5 +135,108 @@ pub fn demo(b: &dyn Backend) -> Result<bool, gpu_basics::Error> {
     println!(
         "\nsoftmax subtracts each row's maximum first, so softmax([[1000, 1000]]) = [[0.5, 0.5]], not NaN."
     );
+    ok &= products(b, &x1, &x2)?;
+    ok &= losses(b)?;
     Ok(ok)
+}
+
+fn products(
+    b: &dyn Backend,
+    x1: &ArrayD<f32>,
+    x2: &ArrayD<f32>,
+) -> Result<bool, gpu_basics::Error> {
+    let (v1, v2) = (
+        x1.view().into_dimensionality().expect("1-D"),
+        x2.view().into_dimensionality().expect("1-D"),
+    );
+    let mut ok = true;
+    println!("\nProducts of x1 and x2, then W @ x1 and A @ B with random W (3x15) and B (15x4).");
+    ok &= show(
+        "dot(x1, x2)",
+        &[b.dot(v1, v2)?],
+        &[Cpu.dot(v1, v2)?],
+        &[278.0],
+    );
+    let outer = b.outer(v1, v2)?;
+    let cpu_outer = Cpu.outer(v1, v2)?;
+    println!("\nouter(x1, x2): a {:?} matrix", outer.dim());
+    ok &= show(
+        "outer(x1, x2), first row",
+        &outer.row(0).to_vec(),
+        &cpu_outer.row(0).to_vec(),
+        &[
+            81., 18., 18., 81., 0., 81., 18., 45., 0., 0., 81., 18., 45., 0., 0.,
+        ],
+    );
+    ok &= show(
+        "outer(x1, x2), sum of all entries",
+        &[outer.sum()],
+        &[cpu_outer.sum()],
+        &[2376.0],
+    );
+    let w = rand_matrix(3, 15, 1);
+    let x1_col = Array2::from_shape_vec((15, 1), v1.to_vec()).expect("15 values");
+    ok &= show(
+        "matvec(W, x1) = W @ x1",
+        &b.matvec(w.view(), v1)?.to_vec(),
+        &Cpu.matvec(w.view(), v1)?.to_vec(),
+        &matmul64(&w, &x1_col),
+    );
+    let m = rand_matrix(15, 4, 2);
+    ok &= show(
+        "matmul(W, B) = W @ B (3x4, row by row)",
+        &b.matmul(w.view(), m.view())?
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        &Cpu.matmul(w.view(), m.view())?
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        &matmul64(&w, &m),
+    );
+    Ok(ok)
+}
+
+fn losses(b: &dyn Backend) -> Result<bool, gpu_basics::Error> {
+    let yhat = arr1(&[0.9f32, 0.2, 0.1, 0.4, 0.9]);
+    let y = arr1(&[1.0f32, 0.0, 0.0, 1.0, 1.0]);
+    println!("\nLosses of yhat = {yhat} against y = {y}.");
+    let mut ok = show(
+        "l1(yhat, y)",
+        &[b.l1(yhat.view(), y.view())?],
+        &[Cpu.l1(yhat.view(), y.view())?],
+        &[1.1],
+    );
+    ok &= show(
+        "l2(yhat, y)",
+        &[b.l2(yhat.view(), y.view())?],
+        &[Cpu.l2(yhat.view(), y.view())?],
+        &[0.43],
+    );
+    Ok(ok)
+}
+
+fn rand_matrix(m: usize, n: usize, seed: u64) -> Array2<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    Array2::from_shape_fn((m, n), |_| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 24) as f32
+    })
+}
+
+/// A @ B in float64: the expected values for the random products.
+fn matmul64(a: &Array2<f32>, b: &Array2<f32>) -> Vec<f64> {
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    let mut out = vec![0.0f64; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            for p in 0..k {
+                out[i * n + j] += f64::from(a[[i, p]]) * f64::from(b[[p, j]]);
+            }
+        }
+    }
+    out
 }

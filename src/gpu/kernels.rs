@@ -24,6 +24,14 @@ pub(crate) enum KernelId {
     NormalizeMerge,
     NormalizeApply,
     Transpose,
+    Dot,
+    L1,
+    L2,
+    ReducePartials,
+    Outer,
+    Matvec,
+    Matmul,
+    MatmulUnaligned,
 }
 
 pub(crate) struct KernelDesc {
@@ -67,6 +75,31 @@ const fn rows(
         writes,
         uniform_bytes: 32,
         constants: op,
+    }
+}
+
+const REDUCE_WGSL: &str = include_str!("../../shaders/reduce.wgsl");
+const OUTER_WGSL: &str = include_str!("../../shaders/outer.wgsl");
+const MATVEC_WGSL: &str = include_str!("../../shaders/matvec.wgsl");
+const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
+
+/// The products' kernels: two inputs, one output, one parameter block.
+const fn product(
+    id: KernelId,
+    file: &'static str,
+    source: &'static str,
+    entry: &'static str,
+    uniform_bytes: u64,
+) -> KernelDesc {
+    KernelDesc {
+        id,
+        file,
+        source,
+        entry,
+        reads: 2,
+        writes: 1,
+        uniform_bytes,
+        constants: &[],
     }
 }
 
@@ -128,6 +161,26 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
         uniform_bytes: 16,
         constants: &[],
     },
+    product(KernelId::Dot, "reduce.wgsl", REDUCE_WGSL, "dot", 16),
+    product(KernelId::L1, "reduce.wgsl", REDUCE_WGSL, "l1", 16),
+    product(KernelId::L2, "reduce.wgsl", REDUCE_WGSL, "l2", 16),
+    product(
+        KernelId::ReducePartials,
+        "reduce.wgsl",
+        REDUCE_WGSL,
+        "reduce_partials",
+        16,
+    ),
+    product(KernelId::Outer, "outer.wgsl", OUTER_WGSL, "outer", 16),
+    product(KernelId::Matvec, "matvec.wgsl", MATVEC_WGSL, "matvec", 32),
+    product(KernelId::Matmul, "matmul.wgsl", MATMUL_WGSL, "matmul", 48),
+    product(
+        KernelId::MatmulUnaligned,
+        "matmul.wgsl",
+        MATMUL_WGSL,
+        "matmul_unaligned",
+        48,
+    ),
 ];
 
 const REDUCE_WORKGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_workgroup.wgsl");

@@ -10,12 +10,15 @@ mod array;
 mod elementwise;
 mod kernels;
 mod pool;
+mod products;
 mod rows;
 mod runtime;
 
 use std::sync::{Arc, Mutex};
 
-use ndarray::{Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis, Ix2};
+use ndarray::{
+    Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, Axis, Ix1, Ix2,
+};
 
 pub use array::GpuArray;
 pub use kernels::{shader_files, shader_sources};
@@ -367,9 +370,53 @@ impl Backend for Gpu {
             self.upload(&x)?.softmax_axis(axis.0)?.to_array()?,
         )
     }
+
+    fn dot(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<f32> {
+        crate::backend::check_same_len("dot", a.shape(), b.shape())?;
+        scalar(self.upload(&a)?.dot(&self.upload(&b)?)?)
+    }
+
+    fn outer(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<Array2<f32>> {
+        to_2d(
+            "outer",
+            self.upload(&a)?.outer(&self.upload(&b)?)?.to_array()?,
+        )
+    }
+
+    fn matvec(&self, w: ArrayView2<'_, f32>, x: ArrayView1<'_, f32>) -> Result<Array1<f32>> {
+        crate::backend::check_inner("matvec", w.shape(), x.shape(), 1)?;
+        self.upload(&w)?
+            .matvec(&self.upload(&x)?)?
+            .to_array()?
+            .into_dimensionality::<Ix1>()
+            .map_err(|e| Error::shape("matvec", e.to_string()))
+    }
+
+    fn matmul(&self, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        crate::backend::check_inner("matmul", a.shape(), b.shape(), 2)?;
+        to_2d(
+            "matmul",
+            self.upload(&a)?.matmul(&self.upload(&b)?)?.to_array()?,
+        )
+    }
+
+    fn l1(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32> {
+        crate::backend::check_same_len("l1", yhat.shape(), y.shape())?;
+        scalar(self.upload(&yhat)?.l1(&self.upload(&y)?)?)
+    }
+
+    fn l2(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32> {
+        crate::backend::check_same_len("l2", yhat.shape(), y.shape())?;
+        scalar(self.upload(&yhat)?.l2(&self.upload(&y)?)?)
+    }
 }
 
 fn to_2d(op: &'static str, a: ArrayD<f32>) -> Result<Array2<f32>> {
     a.into_dimensionality::<Ix2>()
         .map_err(|e| Error::shape(op, e.to_string()))
+}
+
+/// Reads back a 0-d result.
+fn scalar(x: GpuArray) -> Result<f32> {
+    Ok(x.to_array()?.iter().copied().next().unwrap_or(0.0))
 }

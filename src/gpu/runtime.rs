@@ -128,13 +128,28 @@ impl Runtime {
         params: Option<&[u8]>,
         groups: u64,
     ) -> Result<()> {
+        let desc = &KERNELS[kernel as usize];
+        let given = params.map_or(0, |p| p.len() as u64);
+        if bindings.len() as u32 != desc.reads + desc.writes || given != desc.uniform_bytes {
+            // A bind group that does not match the layout would invalidate the whole
+            // batch, other callers' dispatches included; and a short parameter block
+            // would leave the kernel reading stale bytes. Refuse it here.
+            return Err(Error::gpu(
+                op,
+                format!(
+                    "kernel {}: given {} bindings and {given} parameter bytes, its layout has {} and {}",
+                    desc.entry,
+                    bindings.len(),
+                    desc.reads + desc.writes,
+                    desc.uniform_bytes
+                ),
+            ));
+        }
         if groups == 0 {
             return Ok(());
         }
         let (gx, gy) = self.grid(op, groups)?;
-        let desc = &KERNELS[kernel as usize];
         let pipe = &self.pipelines[kernel as usize];
-        debug_assert_eq!(bindings.len() as u32, desc.reads + desc.writes);
         let uniform = match params {
             Some(bytes) => {
                 let buf = self.pool.get(op, Kind::Uniform, desc.uniform_bytes)?;

@@ -1,0 +1,140 @@
+// dot, l1, l2: sums of a term of two vectors, deterministic, in two passes.
+//
+//   dot  sum_i x_i * y_i
+//   l1   sum_i |y_i - x_i|       (x = yhat; the difference is fused, no temporary)
+//   l2   sum_i (y_i - x_i)^2
+//
+// Pass 1 (entry points dot, l1, l2): `groups` workgroups of 256 invocations; each
+// invocation reads vec4s of both inputs in a grid-stride loop (coalesced, each
+// input read once) and keeps a vec4 running sum; lanes past n (the buffer's vec4
+// padding) are masked with select, so garbage there cannot leak in, NaN included.
+// The workgroup then sums its 256 values with a tree in workgroup memory and writes
+// one partial at partials[out_off + workgroup].
+// Pass 2 (entry point reduce_partials): one workgroup sums the partials the same way.
+// No atomics and a fixed grid for a given n, so the same input gives the same bits.
+//
+// Error: a term passes through at most ceil(n / (4 * 256 * groups)) sequential adds,
+// 2 adds over the vec4, 8 tree levels, then ceil(partials / 256) + 8 in pass 2:
+// about 32 adds for n = 10^7 (groups = 1024), against n for one running sum.
+//
+// Bindings: 0 = x (read), 1 = y (read), 2 = out (read_write), 3 = params.
+// In pass 1, x and y are windows of the same range of both vectors and out holds
+// the partials of every window. In pass 2, x is the partials, y is bound to the
+// partials too and unused (the kernels share one binding layout), out is the result.
+
+// Rust twin: ReduceParams in src/gpu/products.rs (keep in sync).
+struct Params {
+    n: u32,       // elements in this window (pass 1) or partials (pass 2)
+    out_off: u32, // where this window's partials start
+    groups: u32,  // workgroups with work in this dispatch
+    pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> y: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+const WG: u32 = 256u;
+const DOT: u32 = 0u;
+const L1: u32 = 1u;
+const L2: u32 = 2u;
+
+var<workgroup> tree: array<f32, WG>;
+
+fn term(kind: u32, u: vec4<f32>, v: vec4<f32>) -> vec4<f32> {
+    switch kind {
+        case DOT: {
+            return u * v;
+        }
+        case L1: {
+            return abs(v - u);
+        }
+        default: {
+            let d = v - u;
+            return d * d;
+        }
+    }
+}
+
+// Sums the workgroup's 256 values of `s`; the result is in tree[0].
+fn workgroup_sum(lid: u32, s: f32) {
+    tree[lid] = s;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half /= 2u) {
+        if lid < half {
+            tree[lid] += tree[lid + half];
+        }
+        workgroupBarrier();
+    }
+}
+
+fn partial_sums(kind: u32, wid: u32, lid: u32) {
+    let n4 = (p.n + 3u) / 4u;
+    var acc = vec4<f32>(0.0);
+    for (var i = wid * WG + lid; i < n4; i += p.groups * WG) {
+        var t = term(kind, x[i], y[i]);
+        if i * 4u + 4u > p.n {
+            let index = vec4<u32>(i * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
+            t = select(vec4<f32>(0.0), t, index < vec4<u32>(p.n));
+        }
+        acc += t;
+    }
+    workgroup_sum(lid, (acc.x + acc.y) + (acc.z + acc.w));
+    if lid == 0u {
+        let e = p.out_off + wid;
+        out[e / 4u][e % 4u] = tree[0];
+    }
+}
+
+@compute @workgroup_size(256)
+fn dot(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let wid = wg.x + wg.y * nwg.x;
+    // Uniform over the workgroup: extra workgroups of a 2-D grid leave together.
+    if wid >= p.groups {
+        return;
+    }
+    partial_sums(DOT, wid, lid);
+}
+
+@compute @workgroup_size(256)
+fn l1(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let wid = wg.x + wg.y * nwg.x;
+    if wid >= p.groups {
+        return;
+    }
+    partial_sums(L1, wid, lid);
+}
+
+@compute @workgroup_size(256)
+fn l2(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let wid = wg.x + wg.y * nwg.x;
+    if wid >= p.groups {
+        return;
+    }
+    partial_sums(L2, wid, lid);
+}
+
+@compute @workgroup_size(256)
+fn reduce_partials(@builtin(local_invocation_index) lid: u32) {
+    var s = 0.0;
+    for (var i = lid; i < p.n; i += WG) {
+        s += x[i / 4u][i % 4u];
+    }
+    workgroup_sum(lid, s);
+    if lid == 0u {
+        out[0] = vec4<f32>(tree[0], 0.0, 0.0, 0.0);
+    }
+}

@@ -1,0 +1,494 @@
+//! Host side of the products and losses: `dot`, `l1`, `l2` (shaders/reduce.wgsl),
+//! `outer` (shaders/outer.wgsl), `matvec` (shaders/matvec.wgsl) and `matmul`
+//! (shaders/matmul.wgsl). Every result stays on the device; the scalar results of
+//! dot, l1 and l2 are 0-d arrays.
+//!
+//! Arrays longer than one storage binding (`window_elems`):
+//! - dot, l1, l2: any length; each window writes its own partial sums, and one
+//!   final pass adds them all in a fixed order.
+//! - outer: any output size, written in windows of the flat output; each input
+//!   vector must fit one binding.
+//! - matvec: W and y in windows of whole rows; x (one row's worth) fits if a row does.
+//! - matmul: A and C in windows of whole rows; B must fit one binding (on lavapipe's
+//!   128 MiB, e.g. 4096 x 8192), else `Error::TooLarge`. Splitting B would need a
+//!   second pass per k-block that adds into C; left for when someone needs it.
+
+use bytemuck::{Pod, Zeroable};
+use ndarray::{ArrayD, IxDyn};
+
+use super::GpuArray;
+use super::kernels::KernelId;
+use crate::backend::{check_inner, check_same_len, dims};
+use crate::error::{Error, Result};
+
+// Rust twin of `Params` in shaders/reduce.wgsl (keep in sync).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct ReduceParams {
+    n: u32,
+    out_off: u32,
+    groups: u32,
+    pad: u32,
+}
+
+// Rust twin of `Params` in shaders/outer.wgsl (keep in sync).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct OuterParams {
+    len: u32,
+    n: u32,
+    i_base: u32,
+    j_base: u32,
+}
+
+// Rust twin of `Params` in shaders/matvec.wgsl (keep in sync).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct MatvecParams {
+    m: u32,
+    k: u32,
+    w_off: u32,
+    y_off: u32,
+    aligned: u32,
+    k0: u32,
+    kc: u32,
+    accumulate: u32,
+}
+
+// Rust twin of `Params` in shaders/matmul.wgsl (keep in sync).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct MatmulParams {
+    m: u32,
+    k: u32,
+    n: u32,
+    a_off: u32,
+    c_off: u32,
+    tiles_n: u32,
+    tiles: u32,
+    k0: u32,
+    kc: u32,
+    accumulate: u32,
+    pad: [u32; 2],
+}
+
+/// Invocations per workgroup in reduce.wgsl.
+const REDUCE_WG: usize = 256;
+/// Workgroups of the first reduction pass, at most. About 2 resident workgroups per
+/// streaming multiprocessor on big GPUs, so each invocation still sums several
+/// vec4s (Harris's "many elements per thread"), and the second pass has at most
+/// 4 partials per invocation. Depends only on n, so results are reproducible.
+const REDUCE_MAX_GROUPS: usize = 1024;
+/// Rows per workgroup in matvec.wgsl.
+const MATVEC_ROWS: usize = 4;
+/// Elements per workgroup in outer.wgsl (64 invocations x one vec4).
+const OUTER_ELEMS: usize = 256;
+/// The output tile of matmul.wgsl: BM = WG_Y * TM rows, BN = WG_X * TN columns.
+/// Keep in sync with the constants at the top of the shader.
+const MATMUL_BM: usize = 64;
+const MATMUL_BN: usize = 64;
+/// Most of k one dispatch covers; longer products add into C over several.
+/// 1,024 k-steps of 16 keep a dispatch short (watchdogs such as Windows' TDR kill
+/// long ones) and each invocation under llvmpipe's 65,535 loop iterations, past
+/// which its loops silently stop. C's extra traffic is 2 m n floats per 16,384 k.
+const MATMUL_K_CHUNK: usize = 16_384;
+/// The same for matvec: at most 4,096 steps of each lane's loop per dispatch.
+const MATVEC_K_CHUNK: usize = 262_144;
+
+fn u32_of(v: usize) -> u32 {
+    // Callers pass in-window sizes and offsets, which are below the binding size
+    // (wgpu keeps bindings under 4 GiB, so under 2^30 f32).
+    u32::try_from(v).expect("in-window values fit u32")
+}
+
+/// A window of whole rows: `rows` rows starting at row `row0`, bound from element
+/// `start` (a multiple of the binding alignment) with row `row0` at `off`.
+struct RowWindow {
+    start: usize,
+    off: usize,
+}
+
+/// Ranges k0 .. k0 + kc of at most `chunk`, with whether each adds to the result.
+fn k_chunks(k: usize, chunk: usize) -> impl Iterator<Item = (usize, usize, u32)> {
+    (0..k)
+        .step_by(chunk)
+        .map(move |k0| (k0, chunk.min(k - k0), u32::from(k0 > 0)))
+}
+
+impl RowWindow {
+    /// The window starting at `row0` of rows `row_len` long, and how many rows fit.
+    fn new(row0: usize, row_len: usize, window: usize, align: usize) -> (RowWindow, usize) {
+        let first = row0 * row_len;
+        let start = first / align * align;
+        let off = first - start;
+        let fit = window.saturating_sub(off) / row_len.max(1);
+        (RowWindow { start, off }, fit)
+    }
+}
+
+impl GpuArray {
+    /// Inner product with a vector of the same length, as a 0-d array.
+    /// See [`crate::Backend::dot`].
+    pub fn dot(&self, other: &GpuArray) -> Result<GpuArray> {
+        self.reduce("dot", KernelId::Dot, other)
+    }
+
+    /// L1 loss with `self` as yhat: sum_i |y_i - yhat_i|, as a 0-d array.
+    pub fn l1(&self, y: &GpuArray) -> Result<GpuArray> {
+        self.reduce("l1", KernelId::L1, y)
+    }
+
+    /// L2 loss with `self` as yhat: sum_i (y_i - yhat_i)^2, as a 0-d array.
+    pub fn l2(&self, y: &GpuArray) -> Result<GpuArray> {
+        self.reduce("l2", KernelId::L2, y)
+    }
+
+    /// Outer product of two vectors: a (len(self), len(other)) matrix.
+    pub fn outer(&self, other: &GpuArray) -> Result<GpuArray> {
+        let op = "outer";
+        if self.shape.len() != 1 || other.shape.len() != 1 {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "expects two vectors, got {} and {}",
+                    dims(&self.shape),
+                    dims(&other.shape)
+                ),
+            ));
+        }
+        self.check_same_gpu(op, other)?;
+        let (m, n) = (self.len(), other.len());
+        let out = self.alloc_like(op, vec![m, n])?;
+        if m == 0 || n == 0 {
+            return Ok(out);
+        }
+        let window = self.gpu.inner.window_elems;
+        if m > window || n > window {
+            return Err(Error::TooLarge {
+                op,
+                detail: format!(
+                    "{} x {}: each vector must fit one storage binding ({window} f32)",
+                    dims(&self.shape),
+                    dims(&other.shape)
+                ),
+            });
+        }
+        let rt = &self.gpu.inner.rt;
+        let total = m * n;
+        // Window starts stay multiples of the alignment: OUTER_ELEMS f32 are 1 KiB.
+        let step = window.min(self.max_groups() * OUTER_ELEMS);
+        for start in (0..total).step_by(step) {
+            let len = step.min(total - start);
+            let params = OuterParams {
+                len: u32_of(len),
+                n: u32_of(n),
+                i_base: u32_of(start / n),
+                j_base: u32_of(start % n),
+            };
+            rt.dispatch(
+                op,
+                KernelId::Outer,
+                &[
+                    self.window(0, m),
+                    other.window(0, n),
+                    out.window(start, len),
+                ],
+                Some(bytemuck::bytes_of(&params)),
+                len.div_ceil(OUTER_ELEMS) as u64,
+            )?;
+        }
+        Ok(out)
+    }
+
+    /// `self` (W, m x k) times the vector x (k): a vector of m. See [`crate::Backend::matvec`].
+    pub fn matvec(&self, x: &GpuArray) -> Result<GpuArray> {
+        check_inner("matvec", &self.shape, &x.shape, 1)?;
+        self.check_same_gpu("matvec", x)?;
+        let (m, k) = (self.shape[0], self.shape[1]);
+        self.matvec_rows("matvec", x, m, k, vec![m])
+    }
+
+    /// `self` (A, m x k) times B (k x n). See [`crate::Backend::matmul`].
+    pub fn matmul(&self, b: &GpuArray) -> Result<GpuArray> {
+        let op = "matmul";
+        check_inner(op, &self.shape, &b.shape, 2)?;
+        self.check_same_gpu(op, b)?;
+        let (m, k, n) = (self.shape[0], self.shape[1], b.shape[1]);
+        if n == 1 {
+            // B is a vector of k: memory-bound, and the tiled kernel would waste 63
+            // of every 64 columns of its tile.
+            return self.matvec_rows(op, b, m, k, vec![m, 1]);
+        }
+        if m == 0 || n == 0 {
+            return self.alloc_like(op, vec![m, n]);
+        }
+        if k == 0 {
+            return self.zeros(vec![m, n]);
+        }
+        let window = self.gpu.inner.window_elems;
+        let align = self.align_elems();
+        if k * n > window {
+            return Err(Error::TooLarge {
+                op,
+                detail: format!(
+                    "{} x {}: B has {} values, more than one storage binding holds ({window} f32); \
+                     multiply by column blocks of B",
+                    dims(&self.shape),
+                    dims(&b.shape),
+                    k * n
+                ),
+            });
+        }
+        let out = self.alloc_like(op, vec![m, n])?;
+        // vec4 loads and stores need rows that start on a vec4: k and n multiples of 4
+        // (window starts are multiples of the binding alignment, itself of 4).
+        let kernel = if k.is_multiple_of(4) && n.is_multiple_of(4) {
+            KernelId::Matmul
+        } else {
+            KernelId::MatmulUnaligned
+        };
+        let rt = &self.gpu.inner.rt;
+        let tiles_n = n.div_ceil(MATMUL_BN);
+        // Rows per dispatch that the workgroup grid can hold.
+        let grid_rows = self.max_groups() / tiles_n * MATMUL_BM;
+        let mut row0 = 0;
+        while row0 < m {
+            let (wa, fit_a) = RowWindow::new(row0, k, window, align);
+            let (wc, fit_c) = RowWindow::new(row0, n, window, align);
+            let rows = fit_a.min(fit_c).min(grid_rows).min(m - row0);
+            if rows == 0 {
+                return Err(self.rows_too_long(op, &b.shape));
+            }
+            let tiles = rows.div_ceil(MATMUL_BM) * tiles_n;
+            for (k0, kc, accumulate) in k_chunks(k, MATMUL_K_CHUNK) {
+                let params = MatmulParams {
+                    m: u32_of(rows),
+                    k: u32_of(k),
+                    n: u32_of(n),
+                    a_off: u32_of(wa.off),
+                    c_off: u32_of(wc.off),
+                    tiles_n: u32_of(tiles_n),
+                    tiles: u32_of(tiles),
+                    k0: u32_of(k0),
+                    kc: u32_of(kc),
+                    accumulate,
+                    pad: [0; 2],
+                };
+                rt.dispatch(
+                    op,
+                    kernel,
+                    &[
+                        self.window(wa.start, wa.off + rows * k),
+                        b.window(0, k * n),
+                        out.window(wc.start, wc.off + rows * n),
+                    ],
+                    Some(bytemuck::bytes_of(&params)),
+                    tiles as u64,
+                )?;
+            }
+            row0 += rows;
+        }
+        Ok(out)
+    }
+
+    /// y = W x over `m` rows of length `k`, W being `self`; the result has `shape`
+    /// (m elements). Shared by matvec and by matmul with n = 1.
+    fn matvec_rows(
+        &self,
+        op: &'static str,
+        x: &GpuArray,
+        m: usize,
+        k: usize,
+        shape: Vec<usize>,
+    ) -> Result<GpuArray> {
+        if m == 0 {
+            return self.alloc_like(op, shape);
+        }
+        if k == 0 {
+            return self.zeros(shape);
+        }
+        let out = self.alloc_like(op, shape)?;
+        let window = self.gpu.inner.window_elems;
+        let align = self.align_elems();
+        let rt = &self.gpu.inner.rt;
+        let grid_rows = self.max_groups() * MATVEC_ROWS;
+        let mut row0 = 0;
+        while row0 < m {
+            let (ww, fit_w) = RowWindow::new(row0, k, window, align);
+            let (wy, fit_y) = RowWindow::new(row0, 1, window, align);
+            let rows = fit_w.min(fit_y).min(grid_rows).min(m - row0);
+            if rows == 0 {
+                return Err(self.rows_too_long(op, &x.shape));
+            }
+            for (k0, kc, accumulate) in k_chunks(k, MATVEC_K_CHUNK) {
+                let params = MatvecParams {
+                    m: u32_of(rows),
+                    k: u32_of(k),
+                    w_off: u32_of(ww.off),
+                    y_off: u32_of(wy.off),
+                    aligned: u32::from(k.is_multiple_of(4) && ww.off.is_multiple_of(4)),
+                    k0: u32_of(k0),
+                    kc: u32_of(kc),
+                    accumulate,
+                };
+                rt.dispatch(
+                    op,
+                    KernelId::Matvec,
+                    &[
+                        self.window(ww.start, ww.off + rows * k),
+                        x.window(0, k),
+                        out.window(wy.start, wy.off + rows),
+                    ],
+                    Some(bytemuck::bytes_of(&params)),
+                    rows.div_ceil(MATVEC_ROWS) as u64,
+                )?;
+            }
+            row0 += rows;
+        }
+        Ok(out)
+    }
+
+    /// dot, l1 or l2 of `self` and `other`: per-window partial sums, then one pass
+    /// over all partials.
+    fn reduce(&self, op: &'static str, kernel: KernelId, other: &GpuArray) -> Result<GpuArray> {
+        check_same_len(op, &self.shape, &other.shape)?;
+        self.check_same_gpu(op, other)?;
+        let n = self.len();
+        if n == 0 {
+            return self.zeros(vec![]);
+        }
+        let window = self.gpu.inner.window_elems;
+        let max_groups = self.max_groups();
+        let plan: Vec<(usize, usize, usize)> = (0..n)
+            .step_by(window)
+            .map(|start| {
+                let len = window.min(n - start);
+                let groups = len
+                    .div_ceil(4 * REDUCE_WG)
+                    .min(REDUCE_MAX_GROUPS)
+                    .min(max_groups);
+                (start, len, groups)
+            })
+            .collect();
+        let total: usize = plan.iter().map(|&(_, _, g)| g).sum();
+        let partials = self.alloc_like(op, vec![total])?;
+        let rt = &self.gpu.inner.rt;
+        let mut out_off = 0;
+        for (start, len, groups) in plan {
+            let params = ReduceParams {
+                n: u32_of(len),
+                out_off: u32_of(out_off),
+                groups: u32_of(groups),
+                pad: 0,
+            };
+            rt.dispatch(
+                op,
+                kernel,
+                &[
+                    self.window(start, len),
+                    other.window(start, len),
+                    partials.window(0, total),
+                ],
+                Some(bytemuck::bytes_of(&params)),
+                groups as u64,
+            )?;
+            out_off += groups;
+        }
+        let out = self.alloc_like(op, vec![])?;
+        let params = ReduceParams {
+            n: u32_of(total),
+            out_off: 0,
+            groups: 1,
+            pad: 0,
+        };
+        // The partials fill both input bindings: the kernels share one layout, and
+        // the second is unused here. Both are read-only, which wgpu allows.
+        rt.dispatch(
+            op,
+            KernelId::ReducePartials,
+            &[
+                partials.window(0, total),
+                partials.window(0, total),
+                out.window(0, 1),
+            ],
+            Some(bytemuck::bytes_of(&params)),
+            1,
+        )?;
+        Ok(out)
+    }
+
+    /// Zeros of `shape` on this device (k = 0 products, sums of nothing).
+    fn zeros(&self, shape: Vec<usize>) -> Result<GpuArray> {
+        self.gpu.upload(&ArrayD::<f32>::zeros(IxDyn(&shape)))
+    }
+
+    /// Workgroups one dispatch can have (the grid folds into x and y).
+    fn max_groups(&self) -> usize {
+        let per_dim = self.gpu.inner.rt.max_workgroups as usize;
+        per_dim * per_dim
+    }
+
+    /// Storage binding offsets must be multiples of this many f32.
+    fn align_elems(&self) -> usize {
+        let bytes = self
+            .gpu
+            .inner
+            .limits
+            .min_storage_buffer_offset_alignment
+            .max(16);
+        bytes as usize / 4
+    }
+
+    fn rows_too_long(&self, op: &'static str, other: &[usize]) -> Error {
+        Error::TooLarge {
+            op,
+            detail: format!(
+                "{} x {}: one row is longer than a storage binding holds ({} f32)",
+                dims(&self.shape),
+                dims(other),
+                self.gpu.inner.window_elems
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::Gpu;
+
+    /// The runtime refuses a dispatch whose bindings or parameter block do not match
+    /// the kernel's layout, before it reaches the batch: work recorded earlier in the
+    /// same batch still completes.
+    #[test]
+    fn mismatched_dispatch_is_refused_and_the_batch_survives() {
+        let gpu = match Gpu::new() {
+            Ok(gpu) => gpu,
+            Err(e) if std::env::var("GPU_BASICS_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+                panic!("GPU_BASICS_REQUIRE_GPU=1 but no GPU: {e}")
+            }
+            Err(_) => return,
+        };
+        let x = gpu.upload(&ndarray::arr1(&[1.0f32, 2.0, 3.0])).unwrap();
+        let recorded = x.dot(&x).unwrap();
+        let scratch = x.alloc_like("test", vec![]).unwrap();
+        let rt = &gpu.inner.rt;
+        let bindings = || [x.window(0, 3), x.window(0, 3), scratch.window(0, 1)];
+        let right = bytemuck::bytes_of(&ReduceParams {
+            n: 3,
+            out_off: 0,
+            groups: 1,
+            pad: 0,
+        });
+        for (what, params, n_bindings) in [
+            ("short block", Some(&right[..8]), 3),
+            ("no block", None, 3),
+            ("long block", Some(&[0u8; 32][..]), 3),
+            ("two bindings", Some(right), 2),
+        ] {
+            let r = rt.dispatch("test", KernelId::Dot, &bindings()[..n_bindings], params, 1);
+            assert!(matches!(r, Err(Error::Gpu { .. })), "{what}: {r:?}");
+        }
+        assert_eq!(recorded.to_array().unwrap()[[]], 14.0);
+    }
+}
