@@ -2,7 +2,7 @@
 //! `bench`): arity, whether an axis applies, and one entry point that checks ranks
 //! and dispatches to a `Backend` (host arrays) or to `GpuArray` (resident).
 
-use ndarray::{ArrayD, ArrayViewD, Axis, Ix2, Ix3};
+use ndarray::{ArrayD, ArrayViewD, Axis, Ix1, Ix2, Ix3, IxDyn};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -17,6 +17,12 @@ pub enum Op {
     NormalizeRows,
     Softmax,
     Multiply,
+    Dot,
+    Outer,
+    Matvec,
+    Matmul,
+    L1,
+    L2,
 }
 
 impl Op {
@@ -27,6 +33,12 @@ impl Op {
         Op::NormalizeRows,
         Op::Softmax,
         Op::Multiply,
+        Op::Dot,
+        Op::Outer,
+        Op::Matvec,
+        Op::Matmul,
+        Op::L1,
+        Op::L2,
     ];
 
     pub fn name(self) -> &'static str {
@@ -37,6 +49,12 @@ impl Op {
             Op::NormalizeRows => "normalize_rows",
             Op::Softmax => "softmax",
             Op::Multiply => "multiply",
+            Op::Dot => "dot",
+            Op::Outer => "outer",
+            Op::Matvec => "matvec",
+            Op::Matmul => "matmul",
+            Op::L1 => "l1",
+            Op::L2 => "l2",
         }
     }
 
@@ -47,8 +65,12 @@ impl Op {
     /// How many input arrays the op takes.
     pub fn arity(self) -> usize {
         match self {
-            Op::Multiply => 2,
-            _ => 1,
+            Op::Sigmoid
+            | Op::SigmoidDerivative
+            | Op::Image2vector
+            | Op::NormalizeRows
+            | Op::Softmax => 1,
+            _ => 2,
         }
     }
 
@@ -88,6 +110,18 @@ impl Op {
             Op::NormalizeRows => b.normalize_rows_axis(rank::<Ix2>(self, x)?, ax)?.into_dyn(),
             Op::Softmax => b.softmax_axis(rank::<Ix2>(self, x)?, ax)?.into_dyn(),
             Op::Multiply => b.multiply(x, inputs[1].view())?,
+            Op::Dot => scalar(b.dot(rank::<Ix1>(self, x)?, rank::<Ix1>(self, inputs[1].view())?)?),
+            Op::Outer => b
+                .outer(rank::<Ix1>(self, x)?, rank::<Ix1>(self, inputs[1].view())?)?
+                .into_dyn(),
+            Op::Matvec => b
+                .matvec(rank::<Ix2>(self, x)?, rank::<Ix1>(self, inputs[1].view())?)?
+                .into_dyn(),
+            Op::Matmul => b
+                .matmul(rank::<Ix2>(self, x)?, rank::<Ix2>(self, inputs[1].view())?)?
+                .into_dyn(),
+            Op::L1 => scalar(b.l1(rank::<Ix1>(self, x)?, rank::<Ix1>(self, inputs[1].view())?)?),
+            Op::L2 => scalar(b.l2(rank::<Ix1>(self, x)?, rank::<Ix1>(self, inputs[1].view())?)?),
         })
     }
 
@@ -103,20 +137,49 @@ impl Op {
             Op::NormalizeRows => x.normalize_rows_axis(ax),
             Op::Softmax => x.softmax_axis(ax),
             Op::Multiply => x.multiply(inputs[1]),
+            Op::Dot => x.dot(inputs[1]),
+            Op::Outer => x.outer(inputs[1]),
+            Op::Matvec => x.matvec(inputs[1]),
+            Op::Matmul => x.matmul(inputs[1]),
+            Op::L1 => x.l1(inputs[1]),
+            Op::L2 => x.l2(inputs[1]),
         }
     }
 
-    /// Bytes an op must move at least (each input read once, an output of the
-    /// first input's size written once), for throughput figures.
-    pub fn min_bytes(self, shapes: &[&[usize]]) -> u64 {
+    /// Elements of the op's result for inputs of `shapes`.
+    pub fn output_elems(self, shapes: &[&[usize]]) -> u64 {
         let elems = |s: &[usize]| s.iter().product::<usize>() as u64;
-        let inputs: u64 = shapes.iter().map(|s| elems(s)).sum();
-        4 * (inputs + elems(shapes[0]))
+        match self {
+            Op::Dot | Op::L1 | Op::L2 => 1,
+            Op::Outer => elems(shapes[0]) * elems(shapes[1]),
+            Op::Matvec => shapes[0][0] as u64,
+            Op::Matmul => (shapes[0][0] * shapes[1][1]) as u64,
+            _ => elems(shapes[0]),
+        }
     }
 
-    /// Floating-point operations of the products (0 for memory-bound ops).
-    pub fn flops(self, _shapes: &[&[usize]]) -> u64 {
-        0
+    /// Bytes an op must move at least (each input read once, the result written
+    /// once), for throughput figures.
+    pub fn min_bytes(self, shapes: &[&[usize]]) -> u64 {
+        let inputs: u64 = shapes
+            .iter()
+            .map(|s| s.iter().product::<usize>() as u64)
+            .sum();
+        4 * (inputs + self.output_elems(shapes))
+    }
+
+    /// Floating-point operations of the products (0 for the ops measured in GB/s):
+    /// a multiply and an add per term of dot, matvec and matmul, one multiply per
+    /// entry of outer.
+    pub fn flops(self, shapes: &[&[usize]]) -> u64 {
+        let n = |i: usize| shapes[i].iter().product::<usize>() as u64;
+        match self {
+            Op::Dot => 2 * n(0),
+            Op::Outer => n(0) * n(1),
+            Op::Matvec => 2 * n(0),
+            Op::Matmul => 2 * n(0) * shapes[1][1] as u64,
+            _ => 0,
+        }
     }
 }
 
@@ -140,4 +203,9 @@ fn rank<D: ndarray::Dimension>(
             format!("expects {want} array, got shape {shape:?}"),
         )
     })
+}
+
+/// A scalar result as a 0-d array (how `apply` writes it to .npy).
+fn scalar(v: f32) -> ArrayD<f32> {
+    ArrayD::from_elem(IxDyn(&[]), v)
 }

@@ -35,12 +35,17 @@ fn array(shape: &[usize], seed: usize) -> ArrayD<f32> {
     .unwrap()
 }
 
-/// An input of the right rank for each op.
-fn shape_for(op: Op) -> &'static [usize] {
+/// Inputs of the right ranks and sizes for each op.
+fn shapes_for(op: Op) -> Vec<Vec<usize>> {
     match op {
-        Op::Image2vector => &[3, 4, 2],
-        Op::NormalizeRows | Op::Softmax => &[5, 7],
-        _ => &[4, 6],
+        Op::Image2vector => vec![vec![3, 4, 2]],
+        Op::NormalizeRows | Op::Softmax => vec![vec![5, 7]],
+        Op::Sigmoid | Op::SigmoidDerivative => vec![vec![4, 6]],
+        Op::Multiply => vec![vec![4, 6], vec![4, 6]],
+        Op::Dot | Op::L1 | Op::L2 => vec![vec![9], vec![9]],
+        Op::Outer => vec![vec![4], vec![5]],
+        Op::Matvec => vec![vec![4, 6], vec![6]],
+        Op::Matmul => vec![vec![4, 6], vec![6, 3]],
     }
 }
 
@@ -52,7 +57,11 @@ fn path(dir: &Path, name: &str) -> String {
 fn apply_matches_the_library_on_every_op() {
     let dir = tempfile::tempdir().unwrap();
     for &op in Op::ALL {
-        let inputs: Vec<ArrayD<f32>> = (0..op.arity()).map(|i| array(shape_for(op), i)).collect();
+        let inputs: Vec<ArrayD<f32>> = shapes_for(op)
+            .iter()
+            .enumerate()
+            .map(|(i, s)| array(s, i))
+            .collect();
         let mut args = vec!["apply".to_string(), op.name().to_string()];
         for (i, a) in inputs.iter().enumerate() {
             let p = path(dir.path(), &format!("{op}_in{i}.npy"));
@@ -137,6 +146,8 @@ fn apply_errors_are_clear_and_leave_no_file() {
         (vec!["apply", "multiply", &a], "2 input"),
         (vec!["apply", "sigmoid", &a, "--axis", "0"], "axis"),
         (vec!["apply", "softmax", &a, "--axis", "2"], "axis 2"),
+        (vec!["apply", "matmul", &a, &a], "inner dimensions"),
+        (vec!["apply", "dot", &vec1, &a], "1-D"),
     ];
     for (mut args, expect) in cases {
         args.extend(["--out", &out, "--backend", "cpu"]);

@@ -54,7 +54,10 @@ pub struct Row {
     pub op: String,
     pub family: String,
     pub backend: String,
+    /// The first input's shape (for matching with other tools' figures).
     pub shape: Vec<usize>,
+    /// Every input's shape.
+    pub inputs: Vec<Vec<usize>>,
     pub elements: u64,
     pub bytes: u64,
     pub flops: u64,
@@ -63,6 +66,9 @@ pub struct Row {
     pub gflops: Option<f64>,
     /// "end_to_end", "kernel" (timestamp queries) or "resident" (wall clock, inputs on the device).
     pub timing: String,
+    /// What limits the op: "memory" (judged in GB/s against a copy) or "compute"
+    /// (GFLOP/s against the multiply-add peak).
+    pub bound: String,
     pub fraction_of_limit: Option<f64>,
     pub speedup_vs_naive: Option<f64>,
     pub speedup_vs_cpu: Option<f64>,
@@ -109,28 +115,51 @@ fn family(op: Op) -> &'static str {
     match op {
         Op::Sigmoid | Op::SigmoidDerivative | Op::Multiply | Op::Image2vector => "elementwise",
         Op::NormalizeRows | Op::Softmax => "rows",
+        Op::Dot | Op::Outer | Op::Matvec | Op::Matmul => "products",
+        Op::L1 | Op::L2 => "losses",
     }
 }
 
-/// Shapes per op: 1-D sizes as numpy_baseline uses them; for the row ops, square,
-/// many short rows, and one long row.
-fn shapes(op: Op, quick: bool) -> Vec<Vec<usize>> {
-    match (family(op), quick) {
-        ("rows", true) => vec![vec![1024, 1024], vec![16384, 64]],
-        ("rows", false) => vec![
-            vec![1024, 1024],
-            vec![16384, 64],
-            vec![4096, 1024],
-            vec![262_144, 4],
-            vec![1, 1 << 20],
-        ],
-        (_, true) => vec![vec![1 << 16], vec![1 << 20]],
-        (_, false) => vec![
-            vec![10_000],
-            vec![100_000],
-            vec![1_000_000],
-            vec![10_000_000],
-        ],
+/// The input shapes of each benchmarked case: 1-D sizes as numpy_baseline uses
+/// them; for the row ops, square, many short rows, and one long row; square
+/// matrices for the products.
+fn cases_for(op: Op, quick: bool) -> Vec<Vec<Vec<usize>>> {
+    let one = |sizes: &[usize]| sizes.iter().map(|&n| vec![vec![n]; op.arity()]).collect();
+    match (family(op), op, quick) {
+        ("rows", _, true) => vec![vec![vec![1024, 1024]], vec![vec![16384, 64]]],
+        ("rows", _, false) => [
+            [1024, 1024],
+            [16384, 64],
+            [4096, 1024],
+            [262_144, 4],
+            [1, 1 << 20],
+        ]
+        .iter()
+        .map(|s| vec![s.to_vec()])
+        .collect(),
+        (_, Op::Outer, true) => [256, 1024]
+            .iter()
+            .map(|&m| vec![vec![m], vec![m]])
+            .collect(),
+        (_, Op::Outer, false) => [316, 1000, 3162]
+            .iter()
+            .map(|&m| vec![vec![m], vec![m]])
+            .collect(),
+        (_, Op::Matvec, true) => [256, 1024]
+            .iter()
+            .map(|&m| vec![vec![m, m], vec![m]])
+            .collect(),
+        (_, Op::Matvec, false) => [316, 1000, 3162]
+            .iter()
+            .map(|&m| vec![vec![m, m], vec![m]])
+            .collect(),
+        (_, Op::Matmul, true) => [64, 256].iter().map(|&m| vec![vec![m, m]; 2]).collect(),
+        (_, Op::Matmul, false) => [256, 512, 1024, 2048]
+            .iter()
+            .map(|&m| vec![vec![m, m]; 2])
+            .collect(),
+        (_, _, true) => one(&[1 << 16, 1 << 20]),
+        (_, _, false) => one(&[10_000, 100_000, 1_000_000, 10_000_000]),
     }
 }
 
@@ -244,11 +273,54 @@ fn cpu_copy_gbps(quick: bool) -> (f64, usize) {
     }
 }
 
-/// A multiply-add loop over 64 independent lanes per thread, on every thread: the
-/// arithmetic peak this build can reach (its vector width, no FMA unless the
-/// target has it).
-fn cpu_peak_gflops() -> f64 {
-    fn lanes(iters: usize) -> f32 {
+/// Multiply-adds over independent lanes (enough chains to cover the FMA latency on
+/// every port), written so the compiler vectorizes them.
+fn lanes<const N: usize>(iters: usize) -> f32 {
+    let mut acc = [0.0f32; N];
+    let (m, a) = (
+        std::hint::black_box(0.999_f32),
+        std::hint::black_box(0.001_f32),
+    );
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = v.mul_add(m, a);
+        }
+    }
+    acc.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn lanes_avx2(iters: usize) -> f32 {
+    lanes::<64>(iters)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn lanes_avx512(iters: usize) -> f32 {
+    lanes::<128>(iters)
+}
+
+/// The widest multiply-add loop this CPU runs, and its name. The GEMM crates
+/// dispatch on the CPU's features at run time, so the peak must too, or matmul
+/// would appear to beat the "peak".
+fn peak_kernel() -> (fn(usize) -> f32, &'static str) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY (both): the target features these functions are compiled for were
+        // detected on this CPU just before; nothing else is unsafe about them.
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            return (|n| unsafe { lanes_avx512(n) }, "AVX-512 FMA");
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return (|n| unsafe { lanes_avx2(n) }, "AVX2 FMA");
+        }
+    }
+    // Without FMA in the build, mul_add would be a libm call: use mul + add.
+    fn plain(iters: usize) -> f32 {
         let mut acc = [0.0f32; 64];
         let (m, a) = (
             std::hint::black_box(0.999_f32),
@@ -261,6 +333,16 @@ fn cpu_peak_gflops() -> f64 {
         }
         acc.iter().sum()
     }
+    (plain, "multiply + add (no FMA detected)")
+}
+
+/// Arithmetic peak estimate: the widest multiply-add loop on every thread at once.
+fn cpu_peak_gflops() -> (f64, String) {
+    let (kernel, name) = peak_kernel();
+    let lanes = match name {
+        "AVX-512 FMA" => 128.0,
+        _ => 64.0,
+    };
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let iters = 2_000_000;
     let mut best = 0.0f64;
@@ -268,13 +350,16 @@ fn cpu_peak_gflops() -> f64 {
         let t = Instant::now();
         std::thread::scope(|s| {
             for _ in 0..threads {
-                s.spawn(|| std::hint::black_box(lanes(iters)));
+                s.spawn(move || std::hint::black_box(kernel(iters)));
             }
         });
-        let flops = 2.0 * 64.0 * iters as f64 * threads as f64;
+        let flops = 2.0 * lanes * iters as f64 * threads as f64;
         best = best.max(flops / t.elapsed().as_secs_f64() / 1e9);
     }
-    best
+    (
+        best,
+        format!("{name} loop, {lanes} lanes per thread, {threads} threads"),
+    )
 }
 
 fn gpu_copy(gpu: &Gpu, quick: bool) -> Result<(f64, &'static str), String> {
@@ -391,7 +476,7 @@ pub fn bench(args: &Args) -> Result<(), String> {
 
     eprintln!("measuring this machine's limits...");
     let (cpu_copy, cpu_copy_threads) = cpu_copy_gbps(args.quick);
-    let cpu_peak = cpu_peak_gflops();
+    let (cpu_peak, cpu_peak_method) = cpu_peak_gflops();
     let gpu_copy = match &gpu {
         Some(g) => Some(gpu_copy(g, args.quick)?),
         None => None,
@@ -400,15 +485,14 @@ pub fn bench(args: &Args) -> Result<(), String> {
         cpu_copy_gbps: cpu_copy,
         cpu_copy_threads,
         cpu_peak_gflops_estimate: cpu_peak,
-        cpu_peak_method:
-            "multiply-add loop, 64 lanes per thread, all threads; this build's vector width".into(),
+        cpu_peak_method,
         gpu_copy_gbps: gpu_copy.map(|c| c.0),
         gpu_copy_timing: gpu_copy.map(|c| c.1.to_string()),
     };
 
-    let cases: Vec<(Op, Vec<usize>)> = ops
+    let cases: Vec<(Op, Vec<Vec<usize>>)> = ops
         .iter()
-        .flat_map(|&op| shapes(op, args.quick).into_iter().map(move |s| (op, s)))
+        .flat_map(|&op| cases_for(op, args.quick).into_iter().map(move |s| (op, s)))
         .collect();
     let bar = ProgressBar::new(cases.len() as u64);
     bar.set_style(
@@ -420,23 +504,33 @@ pub fn bench(args: &Args) -> Result<(), String> {
     // Last measured naive (elements, seconds) per op, to predict the next size.
     let mut naive_seen: HashMap<Op, (u64, f64)> = HashMap::new();
 
-    for (op, shape) in &cases {
-        let (op, shape) = (*op, shape.clone());
-        bar.set_message(format!("{op} {shape:?}"));
-        let inputs: Vec<ArrayD<f32>> = (0..op.arity())
-            .map(|i| input(&shape, i as u64 + 1))
+    for (op, input_shapes) in &cases {
+        let op = *op;
+        let shape = input_shapes[0].clone();
+        bar.set_message(format!("{op} {input_shapes:?}"));
+        let inputs: Vec<ArrayD<f32>> = input_shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| input(s, i as u64 + 1))
             .collect();
         let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
         let shapes_ref: Vec<&[usize]> = inputs.iter().map(|a| a.shape()).collect();
         let bytes = op.min_bytes(&shapes_ref);
         let flops = op.flops(&shapes_ref);
-        let elements: u64 = shape.iter().product::<usize>() as u64;
+        // The problem size on the plot's x axis: the largest array involved.
+        let elements = input_shapes
+            .iter()
+            .map(|s| s.iter().product::<usize>() as u64)
+            .chain([op.output_elems(&shapes_ref)])
+            .max()
+            .unwrap_or(0);
         let mut push = |backend: &str, timing: &str, secs: f64| {
             rows.push(Row {
                 op: op.name().into(),
                 family: family(op).into(),
                 backend: backend.into(),
                 shape: shape.clone(),
+                inputs: input_shapes.clone(),
                 elements,
                 bytes,
                 flops,
@@ -444,6 +538,12 @@ pub fn bench(args: &Args) -> Result<(), String> {
                 gbps: bytes as f64 / secs / 1e9,
                 gflops: (flops > 0).then(|| flops as f64 / secs / 1e9),
                 timing: timing.into(),
+                bound: if op == Op::Matmul {
+                    "compute"
+                } else {
+                    "memory"
+                }
+                .into(),
                 fraction_of_limit: None,
                 speedup_vs_naive: None,
                 speedup_vs_cpu: None,
@@ -541,12 +641,12 @@ fn fill_ratios(rows: &mut [Row], limits: &Limits) {
         let k = key(r);
         r.speedup_vs_naive = find(&snapshot, &k, "naive").map(|t| t / r.median_s);
         r.speedup_vs_cpu = find(&snapshot, &k, "cpu").map(|t| t / r.median_s);
-        r.fraction_of_limit = match (r.backend.as_str(), r.timing.as_str(), r.gflops) {
+        r.fraction_of_limit = match (r.backend.as_str(), r.timing.as_str(), r.bound.as_str()) {
             ("gpu", "end_to_end", _) => None, // bound by the host link, not device memory
-            ("gpu", _, None) => limits.gpu_copy_gbps.map(|l| r.gbps / l),
-            ("gpu", _, Some(_)) => None,
-            (_, _, Some(g)) => Some(g / limits.cpu_peak_gflops_estimate),
-            (_, _, None) => Some(r.gbps / limits.cpu_copy_gbps),
+            ("gpu", _, "memory") => limits.gpu_copy_gbps.map(|l| r.gbps / l),
+            ("gpu", _, _) => None, // no portable way to measure a GPU's arithmetic peak
+            (_, _, "memory") => Some(r.gbps / limits.cpu_copy_gbps),
+            (_, _, _) => r.gflops.map(|g| g / limits.cpu_peak_gflops_estimate),
         };
     }
 }
