@@ -4,8 +4,9 @@
 //! `gpu-resident` entries. On a software adapter (lavapipe) the GPU entries say
 //! nothing about GPU speed and are skipped unless GPU_BASICS_BENCH_SOFTWARE=1.
 
+mod common;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use gpu_basics::{Backend, Cpu, Gpu, Naive};
 use ndarray::{Array1, ArrayD};
 
 fn input(n: usize, seed: u32) -> ArrayD<f32> {
@@ -15,20 +16,8 @@ fn input(n: usize, seed: u32) -> ArrayD<f32> {
     .into_dyn()
 }
 
-fn backends() -> Vec<Box<dyn Backend>> {
-    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(Naive), Box::new(Cpu)];
-    match Gpu::new() {
-        Ok(g) if !g.adapter().is_software || std::env::var("GPU_BASICS_BENCH_SOFTWARE").is_ok() => {
-            v.push(Box::new(g))
-        }
-        Ok(g) => eprintln!("gpu benches skipped: {} is a software adapter", g.adapter()),
-        Err(e) => eprintln!("gpu benches skipped: {e}"),
-    }
-    v
-}
-
 fn elementwise(c: &mut Criterion) {
-    let backends = backends();
+    let backends = common::backends(&common::gpu());
     for n in [1 << 10, 1 << 16, 1 << 20, 1 << 24] {
         let (x, y) = (input(n, 1), input(n, 2));
         for (op, arrays) in [

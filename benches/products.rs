@@ -13,8 +13,10 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use gpu_basics::{Backend, Cpu, Gpu, GpuArray, Naive};
+use gpu_basics::{Backend, GpuArray};
 use ndarray::{Array1, Array2};
 
 fn vector(n: usize, seed: u32) -> Array1<f32> {
@@ -25,30 +27,6 @@ fn vector(n: usize, seed: u32) -> Array1<f32> {
 
 fn matrix(m: usize, n: usize, seed: u32) -> Array2<f32> {
     vector(m * n, seed).into_shape_with_order((m, n)).unwrap()
-}
-
-fn gpu() -> Option<Gpu> {
-    match Gpu::new() {
-        Ok(g) if !g.adapter().is_software || std::env::var("GPU_BASICS_BENCH_SOFTWARE").is_ok() => {
-            Some(g)
-        }
-        Ok(g) => {
-            eprintln!("gpu benches skipped: {} is a software adapter", g.adapter());
-            None
-        }
-        Err(e) => {
-            eprintln!("gpu benches skipped: {e}");
-            None
-        }
-    }
-}
-
-fn backends(gpu: &Option<Gpu>) -> Vec<Box<dyn Backend>> {
-    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(Naive), Box::new(Cpu)];
-    if let Some(g) = gpu {
-        v.push(Box::new(g.clone()));
-    }
-    v
 }
 
 /// Times `iters` resident ops, then one readback of the last result.
@@ -63,13 +41,13 @@ fn resident(iters: u64, op: impl Fn() -> GpuArray) -> Duration {
 }
 
 fn matmul(c: &mut Criterion) {
-    let gpu = gpu();
+    let gpu = common::gpu();
     let mut group = c.benchmark_group("matmul");
     group.sample_size(10);
     for n in [256usize, 512, 1024, 2048] {
         let (a, b) = (matrix(n, n, 1), matrix(n, n, 2));
         group.throughput(Throughput::Elements(2 * (n as u64).pow(3)));
-        for be in backends(&gpu) {
+        for be in common::backends(&gpu) {
             // The loops take seconds per call past 512.
             if be.name() == "naive" && n > 512 {
                 continue;
@@ -89,12 +67,12 @@ fn matmul(c: &mut Criterion) {
 }
 
 fn matvec(c: &mut Criterion) {
-    let gpu = gpu();
+    let gpu = common::gpu();
     let mut group = c.benchmark_group("matvec");
     for n in [1024usize, 4096] {
         let (w, x) = (matrix(n, n, 3), vector(n, 4));
         group.throughput(Throughput::Elements(2 * (n as u64).pow(2)));
-        for be in backends(&gpu) {
+        for be in common::backends(&gpu) {
             group.bench_with_input(BenchmarkId::new(be.name(), n), &n, |bench, _| {
                 bench.iter(|| be.matvec(w.view(), x.view()).unwrap())
             });
@@ -110,7 +88,7 @@ fn matvec(c: &mut Criterion) {
 }
 
 fn reductions(c: &mut Criterion) {
-    let gpu = gpu();
+    let gpu = common::gpu();
     for op in ["dot", "l1", "l2"] {
         let mut group = c.benchmark_group(op);
         for n in [1usize << 20, 1 << 24] {
@@ -121,7 +99,7 @@ fn reductions(c: &mut Criterion) {
                 "l1" => be.l1(x.view(), y.view()).unwrap(),
                 _ => be.l2(x.view(), y.view()).unwrap(),
             };
-            for be in backends(&gpu) {
+            for be in common::backends(&gpu) {
                 group.bench_with_input(BenchmarkId::new(be.name(), n), &n, |bench, _| {
                     bench.iter(|| call(be.as_ref()))
                 });
@@ -144,12 +122,12 @@ fn reductions(c: &mut Criterion) {
 }
 
 fn outer(c: &mut Criterion) {
-    let gpu = gpu();
+    let gpu = common::gpu();
     let mut group = c.benchmark_group("outer");
     for n in [1024usize, 4096] {
         let (x, y) = (vector(n, 7), vector(n, 8));
         group.throughput(Throughput::Bytes(4 * (n * n + 2 * n) as u64));
-        for be in backends(&gpu) {
+        for be in common::backends(&gpu) {
             group.bench_with_input(BenchmarkId::new(be.name(), n), &n, |bench, _| {
                 bench.iter(|| be.outer(x.view(), y.view()).unwrap())
             });

@@ -3,24 +3,13 @@
 //! one write). GPU entries only on a hardware adapter (or with
 //! GPU_BASICS_BENCH_SOFTWARE=1), as in benches/elementwise.rs.
 
+mod common;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use gpu_basics::{Backend, Cpu, Gpu, Naive};
 use ndarray::Array2;
 
-fn backends() -> Vec<Box<dyn Backend>> {
-    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(Naive), Box::new(Cpu)];
-    match Gpu::new() {
-        Ok(g) if !g.adapter().is_software || std::env::var("GPU_BASICS_BENCH_SOFTWARE").is_ok() => {
-            v.push(Box::new(g))
-        }
-        Ok(g) => eprintln!("gpu benches skipped: {} is a software adapter", g.adapter()),
-        Err(e) => eprintln!("gpu benches skipped: {e}"),
-    }
-    v
-}
-
 fn rows(c: &mut Criterion) {
-    let backends = backends();
+    let backends = common::backends(&common::gpu());
     for (m, n) in [(1024, 1024), (262_144, 4), (1, 1 << 20), (4096, 1024)] {
         let x = Array2::from_shape_fn((m, n), |(i, j)| {
             ((i * 31 + j * 17) % 1000) as f32 / 100.0 - 5.0

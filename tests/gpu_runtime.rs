@@ -126,32 +126,21 @@ fn splitting_paths(_: &Gpu) -> Outcome {
 }
 
 fn threads_share_one_gpu(gpu: &Gpu) -> Outcome {
-    let results: Vec<Outcome> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8u64)
-            .map(|t| {
-                s.spawn(move || -> Outcome {
-                    for i in 0..25u64 {
-                        let n = 1 + ((t * 131 + i * 977) % 5000) as usize;
-                        let x = arr(&[n], t * 1000 + i);
-                        let y = arr(&[n], t * 1000 + i + 500);
-                        let got = gpu
-                            .upload(&x)?
-                            .sigmoid()?
-                            .multiply(&gpu.upload(&y)?)?
-                            .to_array()?;
-                        let want = Cpu.multiply(Cpu.sigmoid(x.view())?.view(), y.view())?;
-                        close(&format!("thread {t} call {i}"), &got, &want)?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(fail("thread panicked"))))
-            .collect()
-    });
-    results.into_iter().collect()
+    common::in_threads(8, |t| {
+        for i in 0..25u64 {
+            let n = 1 + ((t * 131 + i * 977) % 5000) as usize;
+            let x = arr(&[n], t * 1000 + i);
+            let y = arr(&[n], t * 1000 + i + 500);
+            let got = gpu
+                .upload(&x)?
+                .sigmoid()?
+                .multiply(&gpu.upload(&y)?)?
+                .to_array()?;
+            let want = Cpu.multiply(Cpu.sigmoid(x.view())?.view(), y.view())?;
+            close(&format!("thread {t} call {i}"), &got, &want)?;
+        }
+        Ok(())
+    })
 }
 
 /// 100,000 resident calls and 2,000 round trips: buffers are reused, so the

@@ -774,31 +774,20 @@ fn parameters_per_dispatch(gpu: &Gpu) -> Outcome {
 
 /// Four threads recording products of different shapes into one `Gpu` at once.
 fn threads_share_one_gpu(gpu: &Gpu) -> Outcome {
-    let results: Vec<Outcome> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4u64)
-            .map(|t| {
-                s.spawn(move || -> Outcome {
-                    for i in 0..10u64 {
-                        let (m, k, n) = (
-                            (1 + t * 17 + i * 5) as usize,
-                            (1 + t * 3 + i * 11) as usize,
-                            (2 + t + i * 7) as usize,
-                        );
-                        let (a, c) = (int_matrix(m, k, t * 100 + i), int_matrix(k, n, t + i));
-                        check_matmul(gpu, a.view(), c.view(), true)?;
-                        let x = int_vector(k * 50, t + 7 * i, -3, 3);
-                        check_reduction(gpu, Reduction::L2, x.view(), x.slice(s![..;-1]), true)?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(fail("thread panicked"))))
-            .collect()
-    });
-    results.into_iter().collect()
+    common::in_threads(4, |t| {
+        for i in 0..10u64 {
+            let (m, k, n) = (
+                (1 + t * 17 + i * 5) as usize,
+                (1 + t * 3 + i * 11) as usize,
+                (2 + t + i * 7) as usize,
+            );
+            let (a, c) = (int_matrix(m, k, t * 100 + i), int_matrix(k, n, t + i));
+            check_matmul(gpu, a.view(), c.view(), true)?;
+            let x = int_vector(k * 50, t + 7 * i, -3, 3);
+            check_reduction(gpu, Reduction::L2, x.view(), x.slice(s![..;-1]), true)?;
+        }
+        Ok(())
+    })
 }
 
 /// outer -> matvec -> dot without leaving the device; the scalar is a 0-d array.

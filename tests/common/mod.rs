@@ -170,6 +170,24 @@ pub fn values(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
         .collect()
 }
 
+/// Runs `body(t)` for t in 0..n on n threads at once; the first failure, if any.
+pub fn in_threads(n: u64, body: impl Fn(u64) -> Outcome + Sync) -> Outcome {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|t| {
+                s.spawn({
+                    let body = &body;
+                    move || body(t)
+                })
+            })
+            .collect();
+        // The scope joins every thread; the first failure in spawn order is reported.
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or_else(|_| Err(fail("thread panicked"))))
+    })
+}
+
 pub fn fail(msg: impl Into<String>) -> Failed {
     msg.into().into()
 }
