@@ -283,6 +283,38 @@ fn rows_columns_and_views(b: &dyn Backend) -> Outcome {
     Ok(())
 }
 
+/// Columns must equal the transpose's rows bit for bit also on arrays large
+/// enough to be split over threads, with column counts that leave partial
+/// panels, rows that leave partial leaves of a sum, and columns whose magnitudes
+/// (1e30, 1e-30) take normalize_rows' rescaling paths.
+fn rows_columns_bit_exact_large(b: &dyn Backend) -> Outcome {
+    for (m, n) in [(600, 500), (1000, 131), (4100, 70)] {
+        let mut y = arr(m, n, 12, -8.0, 8.0);
+        y.column_mut(3).mapv_inplace(|v| v * 1e30);
+        y.column_mut(n - 2).mapv_inplace(|v| v * 1e-30);
+        for (name, cols, rows) in [
+            (
+                "softmax",
+                b.softmax_axis(y.view(), Axis(0))?,
+                b.softmax(y.t())?,
+            ),
+            (
+                "normalize_rows",
+                b.normalize_rows_axis(y.view(), Axis(0))?,
+                b.normalize_rows(y.t())?,
+            ),
+        ] {
+            if cols.t() != rows {
+                return Err(fail(format!(
+                    "{name} ({m}, {n}) along axis 0 differs from the transpose's rows"
+                )));
+            }
+        }
+        check_both(b, y.view())?;
+    }
+    Ok(())
+}
+
 /// 33,554,432 f32 fill one 128 MiB binding on lavapipe: these arrays need two
 /// windows of whole rows, on the one-invocation path (3 columns) and on the
 /// chunked path (4097 columns).
@@ -390,6 +422,7 @@ const CASES: &[BackendCase] = &[
     ("rows_random_shapes", rows_random_shapes),
     ("rows_awkward_shapes", rows_awkward_shapes),
     ("rows_columns_and_views", rows_columns_and_views),
+    ("rows_columns_bit_exact_large", rows_columns_bit_exact_large),
     ("rows_larger_than_one_binding", rows_larger_than_one_binding),
     ("rows_large_magnitudes", rows_large_magnitudes),
     ("rows_zero_rows_nan_and_inf", rows_zero_rows_nan_and_inf),
