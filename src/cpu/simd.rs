@@ -223,7 +223,8 @@ fn max_of(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
         let v = f(v);
         m = if v > m { v } else { m };
     }
-    acc.iter().fold(m, |m, &v| if v > m { v } else { m })
+    let a = tree_max(acc);
+    if a > m { a } else { m }
 }
 
 /// Sum of f(x[i]) for at most LEAF elements, in LANES interleaved chains joined
@@ -240,6 +241,25 @@ fn leaf_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     }
     let t = xc.remainder().iter().fold(0.0, |t, &v| t + f(v));
     tree_sum(acc) + t
+}
+
+/// The largest lane, by halves (vector shuffles instead of a 16-step chain of
+/// dependent compares). Lanes are never NaN (a NaN is never selected into one),
+/// so the order does not matter and this is exact.
+#[inline(always)]
+fn tree_max(mut acc: [f32; LANES]) -> f32 {
+    let mut w = LANES;
+    while w > 1 {
+        w /= 2;
+        for j in 0..w {
+            acc[j] = if acc[j + w] > acc[j] {
+                acc[j + w]
+            } else {
+                acc[j]
+            };
+        }
+    }
+    acc[0]
 }
 
 #[inline(always)]
@@ -328,15 +348,21 @@ impl Pairwise {
 fn softmax_row<const FMA: bool>(x: &[f32], out: &mut [MaybeUninit<f32>]) {
     assert_eq!(x.len(), out.len());
     let m = max_of(x, |v| v);
-    let mut sum = Pairwise::new();
-    for (xs, os) in x.chunks(LEAF).zip(out.chunks_mut(LEAF)) {
-        sum.push(leaf_map_sum(xs, os, |v| exp::<FMA>(v - m)));
-    }
-    // SAFETY: the loop above wrote every element (the chunks of `out` pair up
+    // One leaf: the pairwise total of a single sum is 0 + s = s, skip it.
+    let total = if x.len() <= LEAF {
+        leaf_map_sum(x, out, |v| exp::<FMA>(v - m))
+    } else {
+        let mut sum = Pairwise::new();
+        for (xs, os) in x.chunks(LEAF).zip(out.chunks_mut(LEAF)) {
+            sum.push(leaf_map_sum(xs, os, |v| exp::<FMA>(v - m)));
+        }
+        sum.total()
+    };
+    // SAFETY: leaf_map_sum wrote every element (the chunks of `out` pair up
     // with those of `x`, and the lengths are equal).
     let out = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
     // An all -inf row: max is f32::MIN, every e is 0, 1 / 0 = inf, 0 * inf = NaN.
-    let inv = 1.0 / sum.total();
+    let inv = 1.0 / total;
     for o in out.iter_mut() {
         *o *= inv;
     }
@@ -420,7 +446,8 @@ fn leaf_maxabs_sumsq(x: &[f32]) -> (f32, f32) {
         mt = if a > mt { a } else { mt };
         t += v * v;
     }
-    let mx = m.iter().fold(mt, |s, &v| if v > s { v } else { s });
+    let mx = tree_max(m);
+    let mx = if mt > mx { mt } else { mx };
     (mx, tree_sum(acc) + t)
 }
 
@@ -433,17 +460,23 @@ fn leaf_maxabs_sumsq(x: &[f32]) -> (f32, f32) {
 /// second pass sums the scaled squares.
 #[inline(always)]
 fn normalize_partial_inline(x: &[f32]) -> (f32, f32) {
-    let mut a = 0.0f32;
-    let mut q0 = Pairwise::new();
-    for xs in x.chunks(LEAF) {
-        let (m, s) = leaf_maxabs_sumsq(xs);
-        a = if m > a { m } else { a };
-        q0.push(s);
-    }
+    // One leaf: skip the pairwise counter (its total of one sum is that sum).
+    let (a, q0) = if x.len() <= LEAF {
+        leaf_maxabs_sumsq(x)
+    } else {
+        let mut a = 0.0f32;
+        let mut q0 = Pairwise::new();
+        for xs in x.chunks(LEAF) {
+            let (m, s) = leaf_maxabs_sumsq(xs);
+            a = if m > a { m } else { a };
+            q0.push(s);
+        }
+        (a, q0.total())
+    };
     let inv_c = norm_scale(a);
     // A NaN in the row is ignored by the max and carried by q0.
     if (2.0f32.powi(-40)..=2.0f32.powi(40)).contains(&a) {
-        return (a, q0.total() * (inv_c * inv_c));
+        return (a, q0 * (inv_c * inv_c));
     }
     if !a.is_finite() {
         // inf somewhere: the row becomes NaN, as the scaled sum would make it.
