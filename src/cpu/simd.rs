@@ -668,7 +668,8 @@ multiversion! {
                 m[j] = if v[j] > m[j] { v[j] } else { m[j] };
             }
         }
-        assert_eq!(x.len(), out.len());
+        // Callers rely on every element of every out[i] being written.
+        assert!(x.len() == out.len() && x.iter().zip(out.iter()).all(|(a, b)| a.len() == b.len()));
         let total = column_sums(
             x,
             |j, v| exp::<FMA>(v - m[j]),
@@ -679,8 +680,7 @@ multiversion! {
             },
         );
         let inv: Cols = std::array::from_fn(|j| 1.0 / total[j]);
-        for (o, row) in out.iter_mut().zip(x) {
-            assert_eq!(o.len(), row.len());
+        for o in out.iter_mut() {
             // SAFETY: column_sums called `each` for every row i, which wrote
             // every element of out[i] (its length, asserted equal to x[i]'s,
             // is at most COLS).
@@ -695,6 +695,8 @@ multiversion! {
 multiversion! {
     /// normalize_rows down each column of a panel, as `softmax_cols`.
     pub(crate) fn normalize_cols(x: &[&[f32]], out: &mut [&mut [MaybeUninit<f32>]]) {
+        // Callers rely on every element of every out[i] being written.
+        assert!(x.len() == out.len() && x.iter().zip(out.iter()).all(|(a, b)| a.len() == b.len()));
         // Per leaf, max |x| folded as leaf_maxabs_sumsq does; the max is exact,
         // so only the sums need the row kernel's order.
         // The max rides along the pass of squares (the row is in L1 again).
