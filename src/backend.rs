@@ -183,7 +183,8 @@ pub(crate) fn check_same_shape(op: &'static str, a: &[usize], b: &[usize]) -> Re
 }
 
 /// sigmoid in the form that never overflows: e^-|x| is in (0, 1], so neither
-/// branch can produce inf/inf. Shared by the CPU backend and the scalar paths.
+/// branch can produce inf/inf. The scalar paths' sigmoid (the CPU backend's
+/// array ops use the branch-free `cpu::simd::sigmoid`, same formula).
 #[inline]
 pub(crate) fn stable_sigmoid(x: f32) -> f32 {
     let e = (-x.abs()).exp();
@@ -192,14 +193,4 @@ pub(crate) fn stable_sigmoid(x: f32) -> f32 {
     } else {
         e / (1.0 + e)
     }
-}
-
-/// s(1 - s) written as e / (1 + e)^2 with e = e^-|x|: the same value, without the
-/// cancellation in 1 - s that loses every digit once s rounds to 1 (x > ~17).
-#[inline]
-pub(crate) fn stable_sigmoid_derivative(x: f32) -> f32 {
-    let e = (-x.abs()).exp();
-    let d = 1.0 + e;
-    // NaN must stay NaN; e / d^2 already propagates it.
-    e / (d * d)
 }

@@ -1,18 +1,129 @@
-//! The CPU backend: ndarray, vectorized. It is the reference the GPU results are
-//! checked against in examples and the demo (the tests check every backend against
-//! a float64 oracle instead, so a change here cannot move the yardstick).
+//! The CPU backend: ndarray arrays, with its own inner loops (`simd`): a
+//! vectorizable exp, one fused pass per op, the instruction set picked at run
+//! time, and rayon threads above a measured size. It is the reference the GPU
+//! results are checked against in examples and the demo (the tests check every
+//! backend against a float64 oracle instead, so a change here cannot move the
+//! yardstick).
 
-use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, Axis, Zip};
+mod simd;
+
+use std::mem::MaybeUninit;
+
+use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, Axis};
+use rayon::prelude::*;
 
 use crate::backend::{
-    Backend, RowOp, check_inner, check_rows, check_same_len, check_same_shape, pow2_floor,
-    stable_sigmoid, stable_sigmoid_derivative,
+    Backend, RowOp, check_inner, check_rows, check_same_len, check_same_shape, stable_sigmoid,
 };
 use crate::error::{Error, Result};
+
+/// Sizes (elements) from which two threads beat one, per kind of op: a rayon
+/// fork-join costs 10-20 us on the reference 2-core VM (waking the sleeping
+/// worker), so a piece of work must take longer than that on one core. Measured
+/// crossovers (examples run with one and two threads, sizes 2^10..2^19): exp-bound
+/// ops (sigmoid, its derivative, softmax: ~0.2-0.27 ns per element on one core)
+/// at 2^17; normalize_rows (~0.13 ns) at 2^18; multiply (~0.05 ns in cache, more
+/// once past L2) at 2^19.
+const PAR_MIN_EXP: usize = 1 << 17;
+const PAR_MIN_NORMALIZE: usize = 1 << 18;
+const PAR_MIN_MULTIPLY: usize = 1 << 19;
+/// Smallest piece handed to one rayon task.
+const GRAIN_MIN: usize = 1 << 14;
+/// Rows at least this long are cut into pieces (threads within the row, and two
+/// passes over memory instead of three); shorter rows are processed whole, from
+/// cache.
+const LONG_ROW: usize = 1 << 17;
+/// Columns per panel along axis 0 (`columns`): the column kernels' width.
+const PANEL: usize = simd::COLS;
+/// Piece of a long row: fits L1/L2 comfortably.
+const ROW_PIECE: usize = 1 << 14;
 
 /// ndarray backend.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Cpu;
+
+/// Piece size for `n` elements: a few pieces per thread (for balance when
+/// another process holds a core), never under GRAIN_MIN, a multiple of 64
+/// (whole cache lines).
+fn grain(n: usize) -> usize {
+    let pieces = rayon::current_num_threads() * 4;
+    n.div_ceil(pieces).max(GRAIN_MIN).next_multiple_of(64)
+}
+
+/// A Vec of `n` f32, every element written by `fill(offset, piece)` over
+/// disjoint pieces, on several threads from `par_min` elements. `align` keeps
+/// pieces whole multiples of a row.
+fn filled(
+    n: usize,
+    align: usize,
+    par_min: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
+    let mut v = output(n);
+    par_fill(&mut v.spare_capacity_mut()[..n], align, par_min, &fill);
+    // SAFETY: par_fill hands every element of the first n to `fill`, and every
+    // `fill` passed here writes each element of its piece (the simd kernels all
+    // write out[i] for every i).
+    unsafe { v.set_len(n) };
+    v
+}
+
+/// An empty Vec with room for `n` f32. Large ones (40 MB at 10^7) are fresh
+/// mmaps from malloc, and first-touching them 4 KiB page by page costs more than
+/// the op itself (a 10^7 multiply took 12.5 ms on the reference machine, 2.8 ms
+/// with this); asking for transparent huge pages makes 512x fewer faults.
+/// numpy does the same for arrays of 4 MiB and more (`madvise` in its alloc.c).
+fn output(n: usize) -> Vec<f32> {
+    let v = Vec::<f32>::with_capacity(n);
+    #[cfg(target_os = "linux")]
+    if n * 4 >= 1 << 22 {
+        let page = 4096;
+        let start = (v.as_ptr() as usize).next_multiple_of(page);
+        let end = v.as_ptr() as usize + n * 4;
+        if end > start {
+            // SAFETY: the range lies inside this Vec's allocation (start is
+            // rounded up to a page boundary, end is the allocation's end); MADV_HUGEPAGE only
+            // changes how the kernel backs the pages, never their contents, and
+            // a failure (THP off, old kernel) just leaves small pages.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    v
+}
+
+fn par_fill(
+    out: &mut [MaybeUninit<f32>],
+    align: usize,
+    par_min: usize,
+    fill: &(impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync),
+) {
+    let n = out.len();
+    if n < par_min || rayon::current_num_threads() == 1 {
+        fill(0, out);
+    } else {
+        let g = grain(n).next_multiple_of(align.max(1));
+        out.par_chunks_mut(g)
+            .enumerate()
+            .for_each(|(i, piece)| fill(i * g, piece));
+    }
+}
+
+/// The data of an array made standard-layout by `as_standard_layout` (which
+/// copies strided or transposed views once, so every kernel sees one slice).
+fn contiguous<'a, D: ndarray::Dimension>(x: &'a ndarray::CowArray<'a, f32, D>) -> &'a [f32] {
+    x.as_slice().expect("standard layout")
+}
+
+fn map1(x: ArrayViewD<'_, f32>, kernel: fn(&[f32], &mut [MaybeUninit<f32>])) -> ArrayD<f32> {
+    let x = x.as_standard_layout();
+    let xs = contiguous(&x);
+    let v = filled(xs.len(), 1, PAR_MIN_EXP, |at, out| {
+        kernel(&xs[at..at + out.len()], out)
+    });
+    ArrayD::from_shape_vec(x.raw_dim(), v).expect("same length as the input")
+}
 
 impl Backend for Cpu {
     fn name(&self) -> &'static str {
@@ -24,16 +135,22 @@ impl Backend for Cpu {
     }
 
     fn sigmoid(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        Ok(x.mapv(stable_sigmoid))
+        Ok(map1(x, simd::sigmoid_slice))
     }
 
     fn sigmoid_derivative(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        Ok(x.mapv(stable_sigmoid_derivative))
+        Ok(map1(x, simd::sigmoid_derivative_slice))
     }
 
     fn multiply(&self, a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
         check_same_shape("multiply", a.shape(), b.shape())?;
-        Ok(Zip::from(&a).and(&b).map_collect(|&x, &y| x * y))
+        let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
+        let (xa, xb) = (contiguous(&a), contiguous(&b));
+        let v = filled(xa.len(), 1, PAR_MIN_MULTIPLY, |at, out| {
+            let r = at..at + out.len();
+            simd::multiply_slice(&xa[r.clone()], &xb[r], out)
+        });
+        Ok(ArrayD::from_shape_vec(a.raw_dim(), v).expect("same length as the inputs"))
     }
 
     fn image2vector(&self, image: ArrayView3<'_, f32>) -> Result<Array2<f32>> {
@@ -88,62 +205,121 @@ impl Backend for Cpu {
     }
 }
 
+type RowsKernel = fn(&[f32], usize, &mut [MaybeUninit<f32>]);
+
 fn rows(x: ArrayView2<'_, f32>, axis: Axis, op: RowOp) -> Result<Array2<f32>> {
     check_rows(op, x.shape(), axis.0)?;
     if axis.0 == 0 {
+        if x.nrows() < LONG_ROW && !x.is_empty() {
+            return Ok(columns(x, op));
+        }
         let t = rows(x.t(), Axis(1), op)?;
         return Ok(t.reversed_axes().as_standard_layout().into_owned());
     }
     let x = x.as_standard_layout();
-    let mut out = Array2::<f32>::zeros(x.raw_dim());
-    for (row, mut o) in x.rows().into_iter().zip(out.rows_mut()) {
-        let (row, o) = (
-            row.to_slice().expect("standard layout"),
-            o.as_slice_mut().expect("fresh array"),
-        );
-        match op {
-            RowOp::Softmax => softmax_row(row, o),
-            RowOp::Normalize => normalize_row(row, o),
+    let (r, c) = x.dim();
+    let xs = contiguous(&x);
+    let v = if c == 0 || r == 0 {
+        Vec::new()
+    } else if c >= LONG_ROW {
+        let mut v = output(r * c);
+        for (xr, or) in xs
+            .chunks_exact(c)
+            .zip(v.spare_capacity_mut()[..r * c].chunks_exact_mut(c))
+        {
+            long_row(xr, or, op);
+        }
+        // SAFETY: long_row writes every element of each row (par_fill covers
+        // the row, and both apply kernels write every element of their piece).
+        unsafe { v.set_len(r * c) };
+        v
+    } else {
+        let (kernel, par_min) = match op {
+            RowOp::Softmax => (simd::softmax_rows as RowsKernel, PAR_MIN_EXP),
+            RowOp::Normalize => (simd::normalize_rows as RowsKernel, PAR_MIN_NORMALIZE),
+        };
+        filled(r * c, c, par_min, |at, out| {
+            kernel(&xs[at..at + out.len()], c, out)
+        })
+    };
+    Ok(Array2::from_shape_vec((r, c), v).expect("same shape as the input"))
+}
+
+/// Along axis 0, by panels of 64 columns (four cache lines of each row), with
+/// column kernels that repeat the row kernels' arithmetic in the same order:
+/// bit for bit the rows of the transpose (tested), without transposing.
+/// (ndarray's copy of a transposed view goes element by element: twice that
+/// took 10x numpy's whole softmax along axis 0.)
+fn columns(x: ArrayView2<'_, f32>, op: RowOp) -> Array2<f32> {
+    let x = x.as_standard_layout();
+    let (r, c) = x.dim();
+    let xs = contiguous(&x);
+    let (kernel, par_min) = match op {
+        RowOp::Softmax => (simd::softmax_cols as ColsKernel, PAR_MIN_EXP),
+        RowOp::Normalize => (simd::normalize_cols as ColsKernel, PAR_MIN_NORMALIZE),
+    };
+    let mut out = Array2::<f32>::uninit((r, c));
+    let panel = |(p, mut o): (usize, ndarray::ArrayViewMut2<'_, MaybeUninit<f32>>)| {
+        let (j0, w) = (p * PANEL, o.ncols());
+        let xr: Vec<&[f32]> = (0..r).map(|i| &xs[i * c + j0..i * c + j0 + w]).collect();
+        let mut or: Vec<&mut [MaybeUninit<f32>]> = o
+            .rows_mut()
+            .into_iter()
+            .map(|row| row.into_slice().expect("a panel's rows are contiguous"))
+            .collect();
+        kernel(&xr, &mut or);
+    };
+    let chunks = out.axis_chunks_iter_mut(Axis(1), PANEL);
+    if r * c >= par_min {
+        chunks.into_par_iter().enumerate().for_each(panel);
+    } else {
+        chunks.enumerate().for_each(panel);
+    }
+    // SAFETY: the panels partition the columns, and both column kernels write
+    // every element of every row slice they are given.
+    unsafe { out.assume_init() }
+}
+
+type ColsKernel = fn(&[&[f32]], &mut [&mut [MaybeUninit<f32>]]);
+
+/// One long row in pieces: a (max, sum) partial per piece, in parallel; merged
+/// pairwise (the tests' bound for the sum is pairwise); then a second pass that
+/// writes the result. Two reads of the row instead of three, and both cores
+/// work on a single row.
+fn long_row(x: &[f32], out: &mut [MaybeUninit<f32>], op: RowOp) {
+    let (partial, merge): (fn(&[f32]) -> Partial, Merge) = match op {
+        RowOp::Softmax => (simd::softmax_partial, simd::softmax_merge),
+        RowOp::Normalize => (simd::normalize_partial, simd::normalize_merge),
+    };
+    let parts: Vec<Partial> = x.par_chunks(ROW_PIECE).map(partial).collect();
+    let (m, s) = tree(&parts, merge);
+    match op {
+        RowOp::Softmax => {
+            let inv = 1.0 / s;
+            par_fill(out, 1, PAR_MIN_EXP, &|at, o| {
+                simd::softmax_apply(&x[at..at + o.len()], m, inv, o)
+            });
+        }
+        RowOp::Normalize => {
+            let f = simd::normalize_factor(s);
+            par_fill(out, 1, PAR_MIN_NORMALIZE, &|at, o| {
+                simd::normalize_apply(&x[at..at + o.len()], m, f, o)
+            });
         }
     }
-    Ok(out)
 }
 
-/// Max first, so every exponent is <= 0 and nothing overflows; the sum is
-/// pairwise. An all -inf row gives 0 * inf = NaN, as the GPU kernel does.
-fn softmax_row(x: &[f32], out: &mut [f32]) {
-    let m = x.iter().fold(f32::MIN, |m, &v| m.max(v));
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = (v - m).exp();
-    }
-    let inv = 1.0 / pairwise_sum(out);
-    out.iter_mut().for_each(|o| *o *= inv);
-}
+/// A row piece's (max, sum) for softmax, (max |x|, sum of scaled squares) for
+/// normalize_rows.
+type Partial = (f32, f32);
+type Merge = fn(Partial, Partial) -> Partial;
 
-/// Scales by a power of two (exact) so squares of any f32 neither overflow nor
-/// underflow; the norm itself is never formed. NaN or inf reach q as NaN.
-fn normalize_row(x: &[f32], out: &mut [f32]) {
-    let c = pow2_floor(x.iter().fold(0.0f32, |m, &v| m.max(v.abs())));
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = v / c;
-    }
-    let q: f32 = pairwise_sum_by(out, |v| v * v);
-    let f = if q == 0.0 { 0.0 } else { 1.0 / q.sqrt() };
-    out.iter_mut().for_each(|o| *o *= f);
-}
-
-fn pairwise_sum(x: &[f32]) -> f32 {
-    pairwise_sum_by(x, |v| v)
-}
-
-/// Pairwise summation: the error bound grows with log2(n) instead of n. Leaves
-/// of 32 are summed in order (the compiler vectorizes those).
-fn pairwise_sum_by(x: &[f32], f: impl Fn(f32) -> f32 + Copy) -> f32 {
-    if x.len() <= 32 {
-        x.iter().fold(0.0, |s, &v| s + f(v))
+fn tree(p: &[Partial], merge: Merge) -> Partial {
+    if p.len() == 1 {
+        p[0]
     } else {
-        let (a, b) = x.split_at(x.len() / 2);
-        pairwise_sum_by(a, f) + pairwise_sum_by(b, f)
+        let (a, b) = p.split_at(p.len() / 2);
+        merge(tree(a, merge), tree(b, merge))
     }
 }
 

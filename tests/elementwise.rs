@@ -17,8 +17,12 @@ const EPS: f64 = f32::EPSILON as f64; // 2^-23: one ulp relative, at worst
 /// - gpu: WGSL's `exp` is accurate to 3 + 2|x| ulp (WGSL spec, "Floating point
 ///   accuracy"); the add is correctly rounded (0.5 ulp) and `/` is within 2.5 ulp;
 ///   the derivative's d*d adds 1.5 ulp. Relative errors add: (8 + 2|x|) ulp.
-/// - cpu and naive: Rust's f32 `exp` is within 1 ulp; with the add, the square and
-///   the division the total stays within 4 ulp.
+/// - naive: Rust's f32 `exp` is within 1 ulp; with the add, the square and the
+///   division the total stays within 4 ulp (derivative: 1 + 2 * (0.5 + 0.5) + 0.5
+///   + 0.5 for e, 1 + e, the square and the division).
+/// - cpu: its own vectorized exp (src/cpu/simd.rs) is within 1.01 ulp, measured
+///   over every f32 in [-104, 0] (`exp_error_exhaustive`); the same sum gives
+///   1.01 + 2 * (0.5 + 0.51) + 0.5 + 0.5 = 4.03 ulp, so 4.5 is allowed.
 /// - naive's derivative computes s * (1 - s) as the exercise does: once s is close to
 ///   1, 1 - s keeps only the absolute error of s (about 1 ulp of 1.0), so the bound
 ///   there is absolute, 2 ulp of 1.0.
@@ -35,6 +39,10 @@ fn sigmoid_tol(backend: &str, derivative: bool) -> Tol {
         ("naive", true) => Tol {
             atol: tiny + 2.0 * EPS,
             rtol: Box::new(|_| 4.0 * EPS),
+        },
+        ("cpu", _) => Tol {
+            atol: tiny,
+            rtol: Box::new(|_| 4.5 * EPS),
         },
         _ => Tol {
             atol: tiny,

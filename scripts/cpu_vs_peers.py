@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""The CPU backend against numpy, numexpr and JAX (jit), same machine, same run.
+
+Reads the crate's `gpu-basics bench --json FILE` output, times numpy, numexpr and
+JAX on the same ops and shapes, and prints a markdown table of effective GB/s and
+ratios, with the issue's targets (ratio to numpy) checked.
+
+    python3 -m venv /tmp/peers && /tmp/peers/bin/pip install numpy numexpr "jax[cpu]"
+    # run the crate's bench now, then the peers, and print the table:
+    /tmp/peers/bin/python scripts/cpu_vs_peers.py --run bench.json
+    # or only read a bench file made a moment ago on this machine:
+    /tmp/peers/bin/python scripts/cpu_vs_peers.py bench.json
+
+Effective GB/s = the entry's own "bytes" (inputs read once + output written once,
+as the crate counts them) / median time, for the crate and the peers alike, so the
+ratios are ratios of times. Timing as in the numpy baseline
+(/work/shared/anchors/numpy_baseline.py): time.perf_counter, median of RUNS runs,
+each repeating the op until it lasts MIN_RUN_S, after a warm-up call; gc off. numpy
+ufuncs use one core; numexpr uses every core; JAX/XLA picks its own threads. The
+best peer is the fastest of the three for that op and shape, which the crate must
+also beat (the issue's "beat the best peer, measured in the same run").
+
+numexpr is given its variables explicitly (local_dict): it cannot see closures.
+Only the `cpu` backend's entries are compared (others are listed once, below).
+Entries whose op the script has no peer for are listed with the crate's figure
+only. Ops and the numpy each peer runs:
+
+    sigmoid             1 / (1 + exp(-x))
+    sigmoid_derivative  s = 1 / (1 + exp(-x)); s * (1 - s)
+    multiply            x * y
+    softmax             e = exp(x - max(x, axis=1)); e / sum(e, axis=1)
+    normalize_rows      x / norm(x, axis=1)
+"""
+
+import argparse
+import gc
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+TARGETS = {  # the issue's targets: crate time ratio to numpy, at least
+    "sigmoid": 2.0,
+    "sigmoid_derivative": 2.0,
+    "softmax": 2.0,
+    "normalize_rows": 2.0,
+    "l1": 2.0,
+    "l2": 2.0,
+    "multiply": 1.0,
+    "dot": 1.0,
+    "matvec": 1.0,
+    "outer": 1.0,
+    "matmul": 0.8,
+}
+
+ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+ap.add_argument("json", help="the crate's bench --json output (read, or written with --run)")
+ap.add_argument(
+    "--run",
+    action="store_true",
+    help="run the crate's bench first (--bench-cmd), in this same run",
+)
+ap.add_argument(
+    "--bench-cmd",
+    default="cargo run --release --quiet -- bench --json {json}",
+    help="command for --run; {json} is replaced by the JSON path",
+)
+ap.add_argument("--runs", type=int, default=9, help="runs per measurement (median)")
+ap.add_argument("--min-run-s", type=float, default=0.03, help="seconds per run at least")
+ap.add_argument("--no-jax", action="store_true", help="skip JAX (slow to import, compile)")
+ap.add_argument("--no-numexpr", action="store_true")
+args = ap.parse_args()
+
+import numpy as np  # noqa: E402  (after argparse, so --help works without numpy)
+
+try:
+    import numexpr as ne
+except ImportError:
+    ne = None
+    print("numexpr not installed: its column is empty", file=sys.stderr)
+if args.no_numexpr:
+    ne = None
+jax = jnp = None
+if not args.no_jax:
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        print("jax not installed: its column is empty", file=sys.stderr)
+
+
+def med(fn):
+    """Median per-call seconds over args.runs runs of >= args.min_run_s each."""
+    fn()
+    ts = []
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(args.runs):
+            reps, t0 = 0, time.perf_counter()
+            while True:
+                fn()
+                reps += 1
+                t = time.perf_counter() - t0
+                if t >= args.min_run_s:
+                    break
+            ts.append(t / reps)
+    finally:
+        if gc_was:
+            gc.enable()
+    return statistics.median(ts)
+
+
+def peers(op, shape, rng):
+    """{peer name: zero-argument callable} computing `op` on fresh random data."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    y = rng.standard_normal(shape).astype(np.float32)
+    out = {}
+    if op == "sigmoid":
+        out["numpy"] = lambda: 1 / (1 + np.exp(-x))
+        if ne:
+            out["numexpr"] = lambda: ne.evaluate("1 / (1 + exp(-x))", local_dict={"x": x})
+        if jax:
+            f = jax.jit(jax.nn.sigmoid)
+            jx = jnp.asarray(x)
+            out["jax"] = lambda: f(jx).block_until_ready()
+    elif op == "sigmoid_derivative":
+
+        def np_sd():
+            s = 1 / (1 + np.exp(-x))
+            return s * (1 - s)
+
+        out["numpy"] = np_sd
+        if ne:
+            out["numexpr"] = lambda: ne.evaluate(
+                "(1 / (1 + exp(-x))) * (1 - 1 / (1 + exp(-x)))", local_dict={"x": x}
+            )
+        if jax:
+
+            def sd(a):
+                s = jax.nn.sigmoid(a)
+                return s * (1 - s)
+
+            f = jax.jit(sd)
+            jx = jnp.asarray(x)
+            out["jax"] = lambda: f(jx).block_until_ready()
+    elif op == "multiply":
+        out["numpy"] = lambda: x * y
+        if ne:
+            out["numexpr"] = lambda: ne.evaluate("x * y", local_dict={"x": x, "y": y})
+        if jax:
+            f = jax.jit(lambda a, b: a * b)
+            jx, jy = jnp.asarray(x), jnp.asarray(y)
+            out["jax"] = lambda: f(jx, jy).block_until_ready()
+    elif op == "softmax" and len(shape) == 2:
+
+        def np_smx():
+            e = np.exp(x - x.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+
+        out["numpy"] = np_smx
+        if ne:
+
+            def ne_smx():
+                m = x.max(axis=1, keepdims=True)
+                e = ne.evaluate("exp(x - m)", local_dict={"x": x, "m": m})
+                s = e.sum(axis=1, keepdims=True)
+                return ne.evaluate("e / s", local_dict={"e": e, "s": s})
+
+            out["numexpr"] = ne_smx
+        if jax:
+            f = jax.jit(lambda a: jax.nn.softmax(a, axis=1))
+            jx = jnp.asarray(x)
+            out["jax"] = lambda: f(jx).block_until_ready()
+    elif op == "normalize_rows" and len(shape) == 2:
+        out["numpy"] = lambda: x / np.linalg.norm(x, axis=1, keepdims=True)
+        if ne:
+
+            def ne_norm():
+                s = np.sqrt(ne.evaluate("sum(x * x, axis=1)", local_dict={"x": x}))
+                s = s.reshape(-1, 1)
+                return ne.evaluate("x / s", local_dict={"x": x, "s": s})
+
+            out["numexpr"] = ne_norm
+        if jax:
+            f = jax.jit(lambda a: a / jnp.linalg.norm(a, axis=1, keepdims=True))
+            jx = jnp.asarray(x)
+            out["jax"] = lambda: f(jx).block_until_ready()
+    return out
+
+
+def main():
+    if args.run:
+        cmd = args.bench_cmd.replace("{json}", shlex.quote(args.json))
+        print(f"running: {cmd}", file=sys.stderr)
+        t0 = time.time()
+        subprocess.run(cmd, shell=True, check=True)
+        print(f"crate bench: {time.time() - t0:.0f} s", file=sys.stderr)
+    with open(args.json) as fh:
+        doc = json.load(fh)
+    results = doc["results"]
+    cpu = [r for r in results if r["backend"] == "cpu"]
+    others = sorted({r["backend"] for r in results} - {"cpu"})
+
+    rng = np.random.default_rng(0)
+    names = ["numpy", "numexpr", "jax"]
+    rows = []
+    t0 = time.time()
+    for r in cpu:
+        op, shape = r["op"], tuple(r["shape"])
+        fns = peers(op, shape, rng)
+        times = {k: med(f) for k, f in fns.items()}
+        rows.append((r, times))
+        print(f"  {op} {list(shape)}: " + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in times.items()), file=sys.stderr)
+    peer_s = time.time() - t0
+
+    machine = doc.get("machine", {})
+    print(
+        f"# CPU backend vs peers, float32: {platform.machine()}, {os.cpu_count()} cores, "
+        f"numpy {np.__version__}"
+        + (f", numexpr {ne.__version__} ({ne.nthreads} threads)" if ne else "")
+        + (f", jax {jax.__version__}" if jax else "")
+    )
+    print()
+    print(f"- crate results: {args.json}" + (" (run just before the peers)" if args.run else ""))
+    if machine:
+        print(f"- crate's machine block: {json.dumps(machine, sort_keys=True)}")
+    print(
+        f"- peers: median of {args.runs} runs of >= {args.min_run_s * 1e3:.0f} ms, "
+        f"{peer_s:.0f} s, finished {time.strftime('%Y-%m-%dT%H:%M:%S%z')}"
+    )
+    print("- GB/s = the crate's bytes for the entry / median time; ratios are time ratios\n")
+    print(
+        "| op | shape | cpu GB/s | numpy GB/s | numexpr GB/s | JAX jit GB/s | "
+        "cpu / numpy | cpu / best peer | target (x numpy) | met |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    missed = 0
+    for r, times in rows:
+        by, t = r["bytes"], r["median_s"]
+        gb = lambda s: f"{by / s / 1e9:.1f}" if s else "—"  # noqa: E731
+        cells = [gb(times.get(k)) for k in names]
+        np_t = times.get("numpy")
+        best = min(times.values()) if times else None
+        target = TARGETS.get(r["op"])
+        vs_np = np_t / t if np_t else None
+        vs_best = best / t if best else None
+        met = "—"
+        if target is not None and vs_np is not None:
+            ok = vs_np >= target and vs_best >= 1.0
+            met = "yes" if ok else "**no**"
+            missed += not ok
+        print(
+            f"| {r['op']} | {'x'.join(map(str, r['shape']))} | {by / t / 1e9:.1f} | "
+            + " | ".join(cells)
+            + f" | {f'{vs_np:.2f}x' if vs_np else '—'} | {f'{vs_best:.2f}x' if vs_best else '—'}"
+            + f" | {f'{target:g}x' if target else '—'} | {met} |"
+        )
+    print(
+        "\nmet = at least the target ratio to numpy and at least 1x the best peer."
+        + (f" Missed: {missed}." if missed else " All met.")
+    )
+    if others:
+        print(f"\nOther backends in the file (not compared here): {', '.join(others)}.")
+
+
+if __name__ == "__main__":
+    main()

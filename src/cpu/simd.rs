@@ -1,0 +1,824 @@
+//! The CPU backend's inner loops over contiguous slices, and the exp they share.
+//!
+//! Everything here is plain safe Rust written so that LLVM vectorizes it: no
+//! branches in the per-element code, no calls, fixed-width lane accumulators for
+//! the reductions. The default x86-64 target only has SSE2, so each public kernel
+//! is compiled three times (baseline, AVX2+FMA, AVX-512) by `multiversion!` and
+//! picked at run time from what the CPU reports; numpy's ufuncs dispatch the same
+//! way, and without it we would race numpy's AVX-512 exp with 4-wide SSE2.
+
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Instruction-set level of the running CPU, as picked by `level()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Level {
+    Baseline = 1,
+    Avx2 = 2,
+    Avx512 = 3,
+}
+
+/// Detected once. `GPU_BASICS_CPU_SIMD=baseline|avx2` caps it, so the portable
+/// paths can be tested and timed on a machine that has more.
+pub(crate) fn level() -> Level {
+    static LEVEL: AtomicU8 = AtomicU8::new(0);
+    match LEVEL.load(Ordering::Relaxed) {
+        1 => Level::Baseline,
+        2 => Level::Avx2,
+        3 => Level::Avx512,
+        _ => {
+            let l = detect();
+            LEVEL.store(l as u8, Ordering::Relaxed);
+            l
+        }
+    }
+}
+
+fn detect() -> Level {
+    let cap = match std::env::var("GPU_BASICS_CPU_SIMD").as_deref() {
+        Ok("baseline") => Level::Baseline,
+        Ok("avx2") => Level::Avx2,
+        _ => Level::Avx512,
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+        let avx512 = avx2
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512vl");
+        let found = if avx512 {
+            Level::Avx512
+        } else if avx2 {
+            Level::Avx2
+        } else {
+            Level::Baseline
+        };
+        if (found as u8) < (cap as u8) {
+            found
+        } else {
+            cap
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = cap;
+        Level::Baseline
+    }
+}
+
+/// Defines `fn $name(args)` that runs `$body` compiled for the best instruction
+/// set this CPU has. Inside the body, `FMA` is a const bool: whether `fma()`
+/// may use a fused multiply-add (it is a slow libm call on the baseline target).
+macro_rules! multiversion {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$attr])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            #[allow(clippy::needless_range_loop)]
+            fn body<const FMA: bool>($($arg: $ty),*) $(-> $ret)? $body
+
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt")]
+                fn avx512($($arg: $ty),*) $(-> $ret)? { body::<true>($($arg),*) }
+                #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt")]
+                fn avx2($($arg: $ty),*) $(-> $ret)? { body::<true>($($arg),*) }
+                match level() {
+                    // SAFETY: level() returns Avx512 only when the CPU reports
+                    // every feature this function is compiled with.
+                    Level::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: as above, for AVX2 and FMA.
+                    Level::Avx2 => return unsafe { avx2($($arg),*) },
+                    Level::Baseline => {}
+                }
+            }
+            body::<false>($($arg),*)
+        }
+    };
+}
+
+/// a * b + c, fused where the instruction exists (one rounding instead of two).
+#[inline(always)]
+fn fma<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// e^t for t <= 88.7 (the ops only need t <= 0), branch-free so it vectorizes.
+///
+/// Cody-Waite: t = n ln2 + r with n = round(t / ln2), |r| <= ln2/2, ln2 split in
+/// two so n * LN2_HI is exact; e^r by Cephes' degree-7 minimax polynomial (as
+/// 1 + r + r^2 P(r)); 2^n built from exponent bits in two halves so results down
+/// to the subnormals (t >= -103.97) round once instead of flushing to zero.
+/// Measured error: at most 1 ulp over every f32 t in [-104, 0]
+/// (`exp_error_exhaustive` below), either with or without FMA.
+/// NaN in gives NaN; -inf gives 0.
+#[inline(always)]
+pub(crate) fn exp<const FMA: bool>(t: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // 1.5 * 2^23: adding it rounds to an integer held in the low mantissa bits.
+    const SHIFTER: f32 = 12_582_912.0;
+    const LN2_HI: f32 = 0.693_359_4; // 355/512: 9 bits, so n * LN2_HI is exact
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const P: [f32; 6] = [
+        1.987_569_1e-4,
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        0.5, // Cephes' 5.0000001201e-1, which rounds to 0.5 in f32
+    ];
+    // Compare-and-select (not min/max) so that NaN passes through.
+    let t = if t < -104.0 { -104.0 } else { t };
+    let t = if t > 89.0 { 89.0 } else { t };
+    let k = fma::<FMA>(t, LOG2E, SHIFTER);
+    let n = k - SHIFTER;
+    let ni = (k.to_bits() as i32).wrapping_sub(SHIFTER.to_bits() as i32);
+    let r = fma::<FMA>(n, -LN2_HI, t);
+    let r = fma::<FMA>(n, -LN2_LO, r);
+    let mut p = P[0];
+    for &c in &P[1..] {
+        p = fma::<FMA>(p, r, c);
+    }
+    let y = fma::<FMA>(p, r * r, r) + 1.0;
+    // n in [-150, 129]: each half is a normal power of two.
+    let h = ni >> 1;
+    let s1 = f32::from_bits((h.wrapping_add(127) as u32) << 23);
+    let s2 = f32::from_bits((ni.wrapping_sub(h).wrapping_add(127) as u32) << 23);
+    y * s1 * s2
+}
+
+/// sigmoid without overflow: e = e^-|x| is in [0, 1]. Branch-free form of
+/// `backend::stable_sigmoid`.
+#[inline(always)]
+pub(crate) fn sigmoid<const FMA: bool>(x: f32) -> f32 {
+    let e = exp::<FMA>(-x.abs());
+    let num = if x >= 0.0 { 1.0 } else { e };
+    num / (1.0 + e)
+}
+
+/// s(1 - s) written as e / (1 + e)^2 with e = e^-|x|: the same value, without
+/// the cancellation in 1 - s that loses every digit once s rounds to 1 (x > ~17).
+/// NaN stays NaN through e.
+#[inline(always)]
+pub(crate) fn sigmoid_derivative<const FMA: bool>(x: f32) -> f32 {
+    let e = exp::<FMA>(-x.abs());
+    let d = 1.0 + e;
+    e / (d * d)
+}
+
+multiversion! {
+    pub(crate) fn sigmoid_slice(x: &[f32], out: &mut [MaybeUninit<f32>]) {
+        // Callers rely on every element of `out` being written.
+        assert_eq!(x.len(), out.len());
+        for (o, &v) in out.iter_mut().zip(x) {
+            o.write(sigmoid::<FMA>(v));
+        }
+    }
+}
+
+multiversion! {
+    pub(crate) fn sigmoid_derivative_slice(x: &[f32], out: &mut [MaybeUninit<f32>]) {
+        // Callers rely on every element of `out` being written.
+        assert_eq!(x.len(), out.len());
+        for (o, &v) in out.iter_mut().zip(x) {
+            o.write(sigmoid_derivative::<FMA>(v));
+        }
+    }
+}
+
+multiversion! {
+    pub(crate) fn multiply_slice(a: &[f32], b: &[f32], out: &mut [MaybeUninit<f32>]) {
+        // Callers rely on every element of `out` being written.
+        assert!(a.len() == out.len() && b.len() == out.len());
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            o.write(x * y);
+        }
+    }
+}
+
+/// Lanes of the reductions' accumulators: one AVX-512 register, two AVX2 ones.
+const LANES: usize = 16;
+/// Elements per leaf of the pairwise sums: each lane adds 16 terms in order.
+const LEAF: usize = 256;
+
+/// The largest element, ignoring NaN (NaN is dealt with by the pass that follows).
+#[inline(always)]
+fn max_of(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [f32::MIN; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        let c: &[f32; LANES] = c.try_into().expect("chunks_exact");
+        for j in 0..LANES {
+            let v = f(c[j]);
+            // select, not f32::max: one vmaxps, and a NaN v leaves acc unchanged.
+            acc[j] = if v > acc[j] { v } else { acc[j] };
+        }
+    }
+    let mut m = f32::MIN;
+    for &v in tail {
+        let v = f(v);
+        m = if v > m { v } else { m };
+    }
+    let a = tree_max(acc);
+    if a > m { a } else { m }
+}
+
+/// Sum of f(x[i]) for at most LEAF elements, in LANES interleaved chains joined
+/// by a tree: at most LEAF / LANES + log2(LANES) = 20 roundings deep.
+#[inline(always)]
+fn leaf_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let mut xc = x.chunks_exact(LANES);
+    for xv in &mut xc {
+        let xv: &[f32; LANES] = xv.try_into().expect("chunks_exact");
+        for j in 0..LANES {
+            acc[j] += f(xv[j]);
+        }
+    }
+    let t = xc.remainder().iter().fold(0.0, |t, &v| t + f(v));
+    tree_sum(acc) + t
+}
+
+/// The largest lane, by halves (vector shuffles instead of a 16-step chain of
+/// dependent compares). Lanes are never NaN (a NaN is never selected into one),
+/// so the order does not matter and this is exact.
+#[inline(always)]
+fn tree_max(mut acc: [f32; LANES]) -> f32 {
+    let mut w = LANES;
+    while w > 1 {
+        w /= 2;
+        for j in 0..w {
+            acc[j] = if acc[j + w] > acc[j] {
+                acc[j + w]
+            } else {
+                acc[j]
+            };
+        }
+    }
+    acc[0]
+}
+
+#[inline(always)]
+fn tree_sum(mut acc: [f32; LANES]) -> f32 {
+    let mut w = LANES;
+    while w > 1 {
+        w /= 2;
+        for j in 0..w {
+            acc[j] += acc[j + w];
+        }
+    }
+    acc[0]
+}
+
+/// Writes out[i] = f(x[i]) and returns their sum, accumulated as `leaf_sum`
+/// does (LANES chains and a tree), for at most LEAF elements.
+#[inline(always)]
+fn leaf_map_sum(x: &[f32], out: &mut [MaybeUninit<f32>], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let mut xc = x.chunks_exact(LANES);
+    let mut oc = out.chunks_exact_mut(LANES);
+    for (xv, ov) in (&mut xc).zip(&mut oc) {
+        let xv: &[f32; LANES] = xv.try_into().expect("chunks_exact");
+        let ov: &mut [MaybeUninit<f32>; LANES] = ov.try_into().expect("chunks_exact");
+        for j in 0..LANES {
+            let e = f(xv[j]);
+            ov[j].write(e);
+            acc[j] += e;
+        }
+    }
+    let mut t = 0.0;
+    for (o, &v) in oc.into_remainder().iter_mut().zip(xc.remainder()) {
+        let e = f(v);
+        o.write(e);
+        t += e;
+    }
+    tree_sum(acc) + t
+}
+
+/// Pairwise summation of leaf sums without recursion (recursion would leave the
+/// target-feature function): a binary counter, whose set bits are the pending
+/// partial sums, merged when two of the same level meet. Depth log2(leaves) + 1,
+/// the same bound as recursion.
+struct Pairwise {
+    stack: [f32; 48],
+    len: usize,
+    count: u64,
+}
+
+impl Pairwise {
+    #[inline(always)]
+    fn new() -> Self {
+        Pairwise {
+            stack: [0.0; 48],
+            len: 0,
+            count: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, mut s: f32) {
+        let mut c = self.count;
+        while c & 1 == 1 {
+            self.len -= 1;
+            s += self.stack[self.len];
+            c >>= 1;
+        }
+        self.stack[self.len] = s;
+        self.len += 1;
+        self.count += 1;
+    }
+
+    #[inline(always)]
+    fn total(&self) -> f32 {
+        self.stack[..self.len]
+            .iter()
+            .rev()
+            .fold(0.0, |acc, &s| acc + s)
+    }
+}
+
+/// Softmax of one row that fits in cache: max; e^(x - max) written to `out`
+/// and summed; out *= 1 / sum. One exp per element; `x` is read from memory
+/// once, the second and third passes hit L1/L2.
+#[inline(always)]
+fn softmax_row<const FMA: bool>(x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    assert_eq!(x.len(), out.len());
+    let m = max_of(x, |v| v);
+    // One leaf: the pairwise total of a single sum is 0 + s = s, skip it.
+    let total = if x.len() <= LEAF {
+        leaf_map_sum(x, out, |v| exp::<FMA>(v - m))
+    } else {
+        let mut sum = Pairwise::new();
+        for (xs, os) in x.chunks(LEAF).zip(out.chunks_mut(LEAF)) {
+            sum.push(leaf_map_sum(xs, os, |v| exp::<FMA>(v - m)));
+        }
+        sum.total()
+    };
+    // SAFETY: leaf_map_sum wrote every element (the chunks of `out` pair up
+    // with those of `x`, and the lengths are equal).
+    let out = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
+    // An all -inf row: max is f32::MIN, every e is 0, 1 / 0 = inf, 0 * inf = NaN.
+    let inv = 1.0 / total;
+    for o in out.iter_mut() {
+        *o *= inv;
+    }
+}
+
+multiversion! {
+    /// Softmax of each row of a row-major block of rows of length `cols`.
+    pub(crate) fn softmax_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
+        // Callers rely on every element of `out` being written: whole rows only.
+        assert!(x.len() == out.len() && cols > 0 && out.len().is_multiple_of(cols));
+        for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+            softmax_row::<FMA>(xr, or);
+        }
+    }
+}
+
+multiversion! {
+    /// (max, sum of e^(x - max)) of a piece of a long row, no writes.
+    pub(crate) fn softmax_partial(x: &[f32]) -> (f32, f32) {
+        let m = max_of(x, |v| v);
+        let mut sum = Pairwise::new();
+        for xs in x.chunks(LEAF) {
+            sum.push(leaf_sum(xs, |v| exp::<FMA>(v - m)));
+        }
+        (m, sum.total())
+    }
+}
+
+/// Merges two softmax partials: the smaller max's sum is rescaled by
+/// e^(m_small - m) <= 1, whose argument is no larger in magnitude than that of
+/// any of its terms, so the rescale's error is within the terms' own.
+pub(crate) fn softmax_merge(a: (f32, f32), b: (f32, f32)) -> (f32, f32) {
+    let m = if b.0 > a.0 { b.0 } else { a.0 };
+    let scale = |p: (f32, f32)| {
+        if p.0 == m {
+            p.1
+        } else {
+            p.1 * exp::<false>(p.0 - m)
+        }
+    };
+    (m, scale(a) + scale(b))
+}
+
+multiversion! {
+    /// out = e^(x - m) * inv over a piece of a long row.
+    pub(crate) fn softmax_apply(x: &[f32], m: f32, inv: f32, out: &mut [MaybeUninit<f32>]) {
+        // Callers rely on every element of `out` being written.
+        assert_eq!(x.len(), out.len());
+        for (o, &v) in out.iter_mut().zip(x) {
+            o.write(exp::<FMA>(v - m) * inv);
+        }
+    }
+}
+
+/// 1 / the power of two by which a row is scaled before squaring (exact, so
+/// the squares neither overflow nor underflow).
+#[inline(always)]
+fn norm_scale(maxabs: f32) -> f32 {
+    1.0 / crate::backend::pow2_floor(maxabs)
+}
+
+/// max |x| and the sum of x^2 of at most LEAF elements, in one pass, summed as
+/// `leaf_sum` does.
+#[inline(always)]
+fn leaf_maxabs_sumsq(x: &[f32]) -> (f32, f32) {
+    let mut m = [0.0f32; LANES];
+    let mut acc = [0.0f32; LANES];
+    let mut xc = x.chunks_exact(LANES);
+    for xv in &mut xc {
+        let xv: &[f32; LANES] = xv.try_into().expect("chunks_exact");
+        for j in 0..LANES {
+            let a = xv[j].abs();
+            m[j] = if a > m[j] { a } else { m[j] };
+            acc[j] += xv[j] * xv[j];
+        }
+    }
+    let mut mt = 0.0f32;
+    let mut t = 0.0f32;
+    for &v in xc.remainder() {
+        let a = v.abs();
+        mt = if a > mt { a } else { mt };
+        t += v * v;
+    }
+    let mx = tree_max(m);
+    let mx = if mt > mx { mt } else { mx };
+    (mx, tree_sum(acc) + t)
+}
+
+/// (max |x|, sum of (x / pow2_floor(max |x|))^2) of a row or a piece of one.
+///
+/// Scaling by a power of two is exact, so when max |x| is within 2^-40..2^40 the
+/// squares can neither overflow nor lose anything that matters to underflow
+/// (a square under 2^-126 is below 2^-46 of the largest one), and one pass gives
+/// both the max and the unscaled sum, rescaled exactly afterwards. Otherwise a
+/// second pass sums the scaled squares.
+#[inline(always)]
+fn normalize_partial_inline(x: &[f32]) -> (f32, f32) {
+    // One leaf: skip the pairwise counter (its total of one sum is that sum).
+    let (a, q0) = if x.len() <= LEAF {
+        leaf_maxabs_sumsq(x)
+    } else {
+        let mut a = 0.0f32;
+        let mut q0 = Pairwise::new();
+        for xs in x.chunks(LEAF) {
+            let (m, s) = leaf_maxabs_sumsq(xs);
+            a = if m > a { m } else { a };
+            q0.push(s);
+        }
+        (a, q0.total())
+    };
+    let inv_c = norm_scale(a);
+    // A NaN in the row is ignored by the max and carried by q0.
+    if (2.0f32.powi(-40)..=2.0f32.powi(40)).contains(&a) {
+        return (a, q0 * (inv_c * inv_c));
+    }
+    if !a.is_finite() {
+        // inf somewhere: the row becomes NaN, as the scaled sum would make it.
+        return (a, f32::NAN);
+    }
+    let mut q = Pairwise::new();
+    for xs in x.chunks(LEAF) {
+        q.push(leaf_sum(xs, |v| {
+            let v = v * inv_c;
+            v * v
+        }));
+    }
+    (a, q.total())
+}
+
+/// out = (x / c) * f with c the row's scale: the division by a power of two
+/// is exact, so this equals x / ||x|| rounded twice.
+#[inline(always)]
+fn normalize_apply_inline(x: &[f32], maxabs: f32, f: f32, out: &mut [MaybeUninit<f32>]) {
+    let inv_c = norm_scale(maxabs);
+    for (o, &v) in out.iter_mut().zip(x) {
+        o.write(v * inv_c * f);
+    }
+}
+
+multiversion! {
+    /// normalize_rows of each row of a row-major block of rows of length `cols`:
+    /// max |x|, sum of scaled squares, scaled write; the row is re-read from cache.
+    pub(crate) fn normalize_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
+        // Callers rely on every element of `out` being written: whole rows only.
+        assert!(x.len() == out.len() && cols > 0 && out.len().is_multiple_of(cols));
+        for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+            let (a, q) = normalize_partial_inline(xr);
+            normalize_apply_inline(xr, a, normalize_factor(q), or);
+        }
+    }
+}
+
+multiversion! {
+    pub(crate) fn normalize_partial(x: &[f32]) -> (f32, f32) {
+        normalize_partial_inline(x)
+    }
+}
+
+multiversion! {
+    pub(crate) fn normalize_apply(x: &[f32], maxabs: f32, f: f32, out: &mut [MaybeUninit<f32>]) {
+        assert_eq!(x.len(), out.len());
+        normalize_apply_inline(x, maxabs, f, out)
+    }
+}
+
+/// Merges two normalize partials: rescaling a sum of squares by the square of a
+/// ratio of powers of two is exact (until it underflows, where it no longer
+/// matters next to the other sum).
+pub(crate) fn normalize_merge(a: (f32, f32), b: (f32, f32)) -> (f32, f32) {
+    let m = if b.0 > a.0 { b.0 } else { a.0 };
+    let inv_c = norm_scale(m);
+    let rescale = |p: (f32, f32)| {
+        let r = crate::backend::pow2_floor(p.0) * inv_c;
+        p.1 * (r * r)
+    };
+    // NaN anywhere must survive: max ignores it, the sums carry it.
+    (m, rescale(a) + rescale(b))
+}
+
+/// 1 / sqrt(sum of scaled squares), or 0 for a zero row (which stays zeros).
+#[inline(always)]
+pub(crate) fn normalize_factor(q: f32) -> f32 {
+    if q == 0.0 { 0.0 } else { 1.0 / q.sqrt() }
+}
+
+/// Column kernels: the row kernels' arithmetic, step for step, on up to COLS
+/// columns at once, so that a result along axis 0 is bit for bit the row
+/// kernel's result on the transpose (the tests require it), while reading the
+/// row-major array in runs of whole cache lines instead of transposing it.
+/// Each column keeps the row kernel's own lane structure: its element q of a
+/// leaf goes to lane q % LANES, the tail to a separate chain, then the same tree
+/// and the same pairwise counter.
+type Cols = [f32; COLS];
+/// Columns per panel: four cache lines of each row, so that each row (often
+/// its own 4 KiB page) is visited once per pass for 64 columns, not 16.
+pub(crate) const COLS: usize = 64;
+
+/// Row i of a panel, padded with zeros (computed on, never written).
+#[inline(always)]
+fn load(row: &[f32]) -> Cols {
+    match <[f32; COLS]>::try_from(row) {
+        Ok(v) => v,
+        Err(_) => std::array::from_fn(|j| row.get(j).copied().unwrap_or(0.0)),
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // two rows of acc, one index
+fn tree_sum_cols(mut acc: [Cols; LANES]) -> Cols {
+    let mut w = LANES;
+    while w > 1 {
+        w /= 2;
+        for l in 0..w {
+            for j in 0..COLS {
+                acc[l][j] += acc[l + w][j];
+            }
+        }
+    }
+    acc[0]
+}
+
+/// `Pairwise`, per column.
+struct PairwiseCols {
+    stack: Vec<Cols>,
+    count: u64,
+}
+
+impl PairwiseCols {
+    fn new() -> Self {
+        PairwiseCols {
+            stack: Vec::with_capacity(48),
+            count: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, mut s: Cols) {
+        let mut c = self.count;
+        while c & 1 == 1 {
+            let top = self.stack.pop().expect("one partial per set bit");
+            for j in 0..COLS {
+                s[j] += top[j];
+            }
+            c >>= 1;
+        }
+        self.stack.push(s);
+        self.count += 1;
+    }
+
+    #[inline(always)]
+    fn total(&self) -> Cols {
+        let mut t = [0.0; COLS];
+        for s in self.stack.iter().rev() {
+            for j in 0..COLS {
+                t[j] += s[j];
+            }
+        }
+        t
+    }
+}
+
+/// Per column, the sum of f(x) over rows, as `leaf_sum` and `Pairwise` order
+/// it in the row kernels; `each(i, values)` sees every row's f(x).
+#[inline(always)]
+fn column_sums(
+    x: &[&[f32]],
+    f: impl Fn(usize, f32) -> f32,
+    mut each: impl FnMut(usize, &Cols),
+) -> Cols {
+    let mut sum = PairwiseCols::new();
+    for start in (0..x.len()).step_by(LEAF) {
+        let n = LEAF.min(x.len() - start);
+        let full = n / LANES * LANES;
+        let mut acc = [[0.0f32; COLS]; LANES];
+        let mut t = [0.0f32; COLS];
+        for q in 0..n {
+            let v = load(x[start + q]);
+            let e: Cols = std::array::from_fn(|j| f(j, v[j]));
+            each(start + q, &e);
+            let a = if q < full {
+                &mut acc[q % LANES]
+            } else {
+                &mut t
+            };
+            for j in 0..COLS {
+                a[j] += e[j];
+            }
+        }
+        let tree = tree_sum_cols(acc);
+        sum.push(std::array::from_fn(|j| tree[j] + t[j]));
+    }
+    sum.total()
+}
+
+multiversion! {
+    /// softmax down each column of a panel of at most COLS columns: `x[i]`
+    /// and `out[i]` are row i's part of the panel.
+    pub(crate) fn softmax_cols(x: &[&[f32]], out: &mut [&mut [MaybeUninit<f32>]]) {
+        let mut m = [f32::MIN; COLS];
+        for row in x {
+            let v = load(row);
+            for j in 0..COLS {
+                m[j] = if v[j] > m[j] { v[j] } else { m[j] };
+            }
+        }
+        // Callers rely on every element of every out[i] being written.
+        assert!(x.len() == out.len() && x.iter().zip(out.iter()).all(|(a, b)| a.len() == b.len()));
+        let total = column_sums(
+            x,
+            |j, v| exp::<FMA>(v - m[j]),
+            |i, e| {
+                for (o, &e) in out[i].iter_mut().zip(e) {
+                    o.write(e);
+                }
+            },
+        );
+        let inv: Cols = std::array::from_fn(|j| 1.0 / total[j]);
+        for o in out.iter_mut() {
+            // SAFETY: column_sums called `each` for every row i, which wrote
+            // every element of out[i] (its length, asserted equal to x[i]'s,
+            // is at most COLS).
+            let o = unsafe { &mut *(&mut **o as *mut [MaybeUninit<f32>] as *mut [f32]) };
+            for (j, o) in o.iter_mut().enumerate() {
+                *o *= inv[j];
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// normalize_rows down each column of a panel, as `softmax_cols`.
+    pub(crate) fn normalize_cols(x: &[&[f32]], out: &mut [&mut [MaybeUninit<f32>]]) {
+        // Callers rely on every element of every out[i] being written.
+        assert!(x.len() == out.len() && x.iter().zip(out.iter()).all(|(a, b)| a.len() == b.len()));
+        // Per leaf, max |x| folded as leaf_maxabs_sumsq does; the max is exact,
+        // so only the sums need the row kernel's order.
+        // The max rides along the pass of squares (the row is in L1 again).
+        let mut a = [0.0f32; COLS];
+        let q0 = column_sums(
+            x,
+            |_, v| v * v,
+            |i, _| {
+                let v = load(x[i]);
+                for j in 0..COLS {
+                    let b = v[j].abs();
+                    a[j] = if b > a[j] { b } else { a[j] };
+                }
+            },
+        );
+        let inv_c: Cols = std::array::from_fn(|j| norm_scale(a[j]));
+        let in_range = |j: usize| (2.0f32.powi(-40)..=2.0f32.powi(40)).contains(&a[j]);
+        let scaled = if (0..COLS).all(in_range) {
+            [0.0; COLS]
+        } else {
+            column_sums(
+                x,
+                |j, v| {
+                    let v = v * inv_c[j];
+                    v * v
+                },
+                |_, _| {},
+            )
+        };
+        let f: Cols = std::array::from_fn(|j| {
+            let q = if in_range(j) {
+                q0[j] * (inv_c[j] * inv_c[j])
+            } else if !a[j].is_finite() {
+                f32::NAN
+            } else {
+                scaled[j]
+            };
+            normalize_factor(q)
+        });
+        for (o, row) in out.iter_mut().zip(x) {
+            for (j, (o, &v)) in o.iter_mut().zip(row.iter()).enumerate() {
+                o.write(v * inv_c[j] * f[j]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ulps(got: f32, want: f64) -> f64 {
+        // The ulp of the correctly rounded result (subnormals have ulp 2^-149).
+        let w = want as f32;
+        let ulp = if w == 0.0 {
+            f64::from(f32::from_bits(1))
+        } else {
+            let next = f32::from_bits(w.abs().to_bits() + 1);
+            f64::from(next) - f64::from(w.abs())
+        };
+        (f64::from(got) - want).abs() / ulp
+    }
+
+    /// Max error in ulps of exp without and with FMA, over every `step`-th f32
+    /// t in [-104, 0], as [normal results, subnormal results] (t < -87.34).
+    fn max_exp_error(step: usize) -> [[f64; 2]; 2] {
+        let lo = (-104.0f32).to_bits();
+        let mut worst = [[0.0f64; 2]; 2];
+        for bits in (0x8000_0000u32..=lo).step_by(step) {
+            let t = f32::from_bits(bits);
+            let want = f64::from(t).exp();
+            let sub = usize::from(want < f64::from(f32::MIN_POSITIVE));
+            worst[sub][0] = worst[sub][0].max(ulps(exp::<false>(t), want));
+            worst[sub][1] = worst[sub][1].max(ulps(exp::<true>(t), want));
+        }
+        worst
+    }
+
+    /// The measured maxima (exhaustive run, see below): 0.98 / 1.01 ulp for
+    /// normal results without / with FMA, 1.0x for subnormal ones, where the
+    /// two-step 2^n scaling can round twice. Tests elsewhere allow 1.5 ulp.
+    const EXP_MAX_ULP: f64 = 1.5;
+
+    /// Every 7th f32 in [-104, 0]: 160 million values in 1.2e9, both variants.
+    #[test]
+    fn exp_error_dense_sweep() {
+        let w = max_exp_error(7);
+        assert!(
+            w.iter().flatten().all(|&e| e <= EXP_MAX_ULP),
+            "exp max error [normal, subnormal][mul+add, fma]: {w:?} ulp"
+        );
+    }
+
+    #[test]
+    #[ignore = "1.1e9 values, minutes; cargo test --release --lib -- --ignored"]
+    fn exp_error_exhaustive() {
+        let w = max_exp_error(1);
+        eprintln!("exp max error [normal, subnormal][mul+add, fma]: {w:?} ulp");
+        assert!(w.iter().flatten().all(|&e| e <= EXP_MAX_ULP));
+    }
+
+    #[test]
+    fn exp_edges() {
+        for fma in [false, true] {
+            let e = |t| if fma { exp::<true>(t) } else { exp::<false>(t) };
+            assert_eq!(e(0.0), 1.0);
+            assert_eq!(e(-0.0), 1.0);
+            assert_eq!(e(f32::NEG_INFINITY), 0.0);
+            assert_eq!(e(-1000.0), 0.0);
+            assert!(e(f32::NAN).is_nan());
+            assert_eq!(e(f32::INFINITY), f32::INFINITY);
+            assert_eq!(e(100.0), f32::INFINITY);
+            assert!(e(-100.0) > 0.0, "subnormal results are kept");
+        }
+    }
+
+    #[test]
+    fn pairwise_matches_a_tree() {
+        let mut p = Pairwise::new();
+        for i in 0..1000 {
+            p.push(i as f32);
+        }
+        assert_eq!(p.total(), 499_500.0);
+    }
+}
