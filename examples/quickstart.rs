@@ -13,7 +13,8 @@ fn main() -> gpu_basics::Result<()> {
 
     // Resident: one upload, two kernels, one readback.
     let on_gpu = gpu.upload(&x)?;
-    let y = on_gpu.sigmoid()?.multiply(&on_gpu)?.to_array()?;
+    let product = on_gpu.sigmoid()?.multiply(&on_gpu)?;
+    let y = product.to_array()?;
 
     // The same through the Backend trait (upload, op, readback per call).
     let reference = Cpu.multiply(
@@ -23,8 +24,8 @@ fn main() -> gpu_basics::Result<()> {
     assert!((&y - &reference).iter().all(|d| d.abs() < 1e-5));
     println!("x * sigmoid(x) =\n{y}");
 
-    // A row softmax of the result, still without leaving the device until the end.
-    let probs = gpu.upload(&y)?.softmax()?.to_array()?;
+    // A row softmax of the product, from the copy still on the device.
+    let probs = product.softmax()?.to_array()?;
     println!("softmax by rows =\n{probs}");
     Ok(())
 }
