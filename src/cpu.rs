@@ -100,13 +100,23 @@ fn par_fill(
     fill: &(impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync),
 ) {
     let n = out.len();
-    if n < par_min || rayon::current_num_threads() == 1 {
+    let g = grain(n).next_multiple_of(align.max(1));
+    fill_pieces(out, g, n >= par_min, fill);
+}
+
+/// `fill` over pieces of `piece` elements, on several threads when `parallel`.
+fn fill_pieces(
+    out: &mut [MaybeUninit<f32>],
+    piece: usize,
+    parallel: bool,
+    fill: &(impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync),
+) {
+    if !parallel || rayon::current_num_threads() == 1 || piece >= out.len() {
         fill(0, out);
     } else {
-        let g = grain(n).next_multiple_of(align.max(1));
-        out.par_chunks_mut(g)
+        out.par_chunks_mut(piece)
             .enumerate()
-            .for_each(|(i, piece)| fill(i * g, piece));
+            .for_each(|(i, part)| fill(i * piece, part));
     }
 }
 
@@ -172,11 +182,19 @@ impl Backend for Cpu {
 
     fn dot(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<f32> {
         check_same_len("dot", a.shape(), b.shape())?;
-        Ok(fused_sum(a, b, |x, y| x * y))
+        Ok(reduce2(a, b, simd::dot_slice))
     }
 
     fn outer(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<Array2<f32>> {
-        Ok(&a.insert_axis(Axis(1)) * &b.insert_axis(Axis(0)))
+        let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
+        let (xa, xb) = (contiguous(&a), contiguous(&b));
+        let (m, n) = (xa.len(), xb.len());
+        // Pieces of whole rows; rows are independent, so threads change nothing in the result.
+        let v = filled(m * n, n, PAR_MIN_MULTIPLY, |at, out| {
+            let r0 = at / n.max(1);
+            simd::outer_rows(&xa[r0..r0 + out.len() / n.max(1)], xb, out)
+        });
+        Ok(Array2::from_shape_vec((m, n), v).expect("m * n values"))
     }
 
     // ndarray's dot runs the matrixmultiply crate's blocked sgemm (AVX2/FMA kernels
@@ -186,7 +204,23 @@ impl Backend for Cpu {
     // Each output is a sequential f32 sum over k (error bound gamma_k).
     fn matvec(&self, w: ArrayView2<'_, f32>, x: ArrayView1<'_, f32>) -> Result<Array1<f32>> {
         check_inner("matvec", w.shape(), x.shape(), 1)?;
-        Ok(w.dot(&x))
+        let (w, x) = (w.as_standard_layout(), x.as_standard_layout());
+        let (ws, xs) = (contiguous(&w), contiguous(&x));
+        let (m, k) = (w.nrows(), xs.len());
+        let mut v = output(m);
+        // Rows in parallel once W is big enough to pay for the fork-join; a few
+        // pieces per thread. Each row is summed in one fixed order either way.
+        let rows = m.div_ceil(rayon::current_num_threads() * 4).max(1);
+        fill_pieces(
+            &mut v.spare_capacity_mut()[..m],
+            rows,
+            m * k >= PAR_MIN_SUM,
+            &|at, out| simd::matvec_rows(&ws[at * k..(at + out.len()) * k], xs, out),
+        );
+        // SAFETY: fill_pieces hands every element of the first m to matvec_rows,
+        // which writes each element of its piece.
+        unsafe { v.set_len(m) };
+        Ok(Array1::from_vec(v))
     }
 
     fn matmul(&self, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
@@ -196,12 +230,12 @@ impl Backend for Cpu {
 
     fn l1(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32> {
         check_same_len("l1", yhat.shape(), y.shape())?;
-        Ok(fused_sum(yhat, y, |p, t| (t - p).abs()))
+        Ok(reduce2(yhat, y, simd::l1_slice))
     }
 
     fn l2(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32> {
         check_same_len("l2", yhat.shape(), y.shape())?;
-        Ok(fused_sum(yhat, y, |p, t| (t - p) * (t - p)))
+        Ok(reduce2(yhat, y, simd::l2_slice))
     }
 }
 
@@ -323,48 +357,38 @@ fn tree(p: &[Partial], merge: Merge) -> Partial {
     }
 }
 
-/// Elements per block of the fused reductions, and independent accumulators per block.
-///
-/// Error bound: a term passes through at most BLOCK / LANES = 64 sequential adds in
-/// its lane, log2(LANES) = 3 adds combining the lanes, and ceil(log2(n / BLOCK))
-/// adds in the pairwise sum of the block sums, so |error| <= gamma_d * sum|terms|
-/// with d = 67 + ceil(log2(n / 512)) (about 82 for n = 10^7), against n for one
-/// sequential accumulator. Eight lanes also let the compiler vectorize the loop.
-const BLOCK: usize = 512;
-const LANES: usize = 8;
+/// Elements per piece of dot, l1 and l2. Fixed, so the order of the sum (and the
+/// bits of the result) is the same on any number of threads.
+const SUM_PIECE: usize = 1 << 16;
+/// From here the pieces run on several threads (reads only, so the fork-join
+/// pays off earlier than for ops that also write).
+const PAR_MIN_SUM: usize = 1 << 18;
 
-/// sum_i term(a_i, b_i) in one pass over both inputs, no temporary array.
-fn fused_sum(a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>, term: fn(f32, f32) -> f32) -> f32 {
-    let blocks: Vec<f32> = a
-        .axis_chunks_iter(Axis(0), BLOCK)
-        .zip(b.axis_chunks_iter(Axis(0), BLOCK))
-        .map(|(ca, cb)| block_sum(ca, cb, term))
-        .collect();
-    pairwise(&blocks)
-}
-
-fn block_sum(a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>, term: fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    match (a.as_slice(), b.as_slice()) {
-        (Some(xa), Some(xb)) => {
-            let (mut ca, mut cb) = (xa.chunks_exact(LANES), xb.chunks_exact(LANES));
-            for (x, y) in (&mut ca).zip(&mut cb) {
-                for l in 0..LANES {
-                    acc[l] += term(x[l], y[l]);
-                }
-            }
-            for (l, (&x, &y)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
-                acc[l] += term(x, y);
-            }
-        }
-        // Strided or reversed views: the same lanes, in logical order.
-        _ => {
-            for (i, (&x, &y)) in a.iter().zip(b.iter()).enumerate() {
-                acc[i % LANES] += term(x, y);
-            }
-        }
+/// sum_i f(a_i, b_i) by a simd kernel over fixed pieces, then pairwise over the
+/// pieces' sums. Error depth: 21 + log2(piece / 256) + 1 inside a piece (see
+/// simd::sum2), ceil(log2(pieces)) above: 22 + ceil(log2(n / 256)) in all.
+fn reduce2(
+    a: ArrayView1<'_, f32>,
+    b: ArrayView1<'_, f32>,
+    kernel: fn(&[f32], &[f32]) -> f32,
+) -> f32 {
+    let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
+    let (xa, xb) = (contiguous(&a), contiguous(&b));
+    if xa.len() <= SUM_PIECE {
+        return kernel(xa, xb);
     }
-    pairwise(&acc)
+    let parts: Vec<f32> = if xa.len() >= PAR_MIN_SUM && rayon::current_num_threads() > 1 {
+        xa.par_chunks(SUM_PIECE)
+            .zip(xb.par_chunks(SUM_PIECE))
+            .map(|(x, y)| kernel(x, y))
+            .collect()
+    } else {
+        xa.chunks(SUM_PIECE)
+            .zip(xb.chunks(SUM_PIECE))
+            .map(|(x, y)| kernel(x, y))
+            .collect()
+    };
+    pairwise(&parts)
 }
 
 fn pairwise(v: &[f32]) -> f32 {

@@ -66,8 +66,9 @@ pub struct Row {
     pub gflops: Option<f64>,
     /// "end_to_end", "kernel" (timestamp queries) or "resident" (wall clock, inputs on the device).
     pub timing: String,
-    /// What limits the op: "memory" (judged in GB/s against a copy) or "compute"
-    /// (GFLOP/s against the multiply-add peak).
+    /// What limits the op: "memory" (judged in GB/s against a copy), "read" (ops
+    /// that mostly read: against a read-only pass) or "compute" (GFLOP/s against
+    /// the multiply-add peak).
     pub bound: String,
     pub fraction_of_limit: Option<f64>,
     pub speedup_vs_naive: Option<f64>,
@@ -85,6 +86,8 @@ struct Skip {
 #[derive(Debug, Serialize)]
 struct Limits {
     cpu_copy_gbps: f64,
+    /// For ops that read much more than they write (dot, l1, l2, matvec).
+    cpu_read_gbps: f64,
     cpu_copy_threads: usize,
     cpu_peak_gflops_estimate: f64,
     cpu_peak_method: String,
@@ -238,6 +241,62 @@ fn measure_resident(
     } else {
         Ok((median(wall), "resident"))
     }
+}
+
+/// A read-only pass over `x` in 64 independent lanes (so the adds keep up with
+/// memory): the read-bandwidth yardstick for reductions.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // indexing fixed-size arrays is what vectorizes
+fn read_lanes(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 64];
+    for c in x.chunks_exact(64) {
+        let c: &[f32; 64] = c.try_into().expect("chunks_exact");
+        for j in 0..64 {
+            acc[j] += c[j];
+        }
+    }
+    acc.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn read_lanes_avx2(x: &[f32]) -> f32 {
+    read_lanes(x)
+}
+
+/// The read pass at the widest vectors this CPU has: the baseline SSE2 build
+/// cannot keep up with memory, and the CPU backend's own kernels use AVX2/AVX-512.
+fn read_pass() -> fn(&[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2, the only feature read_lanes_avx2 is compiled for, was just detected.
+        return |x| unsafe { read_lanes_avx2(x) };
+    }
+    |x| read_lanes(x)
+}
+
+/// The bandwidth of reading 256 MiB (64 MiB with --quick) on every thread.
+fn cpu_read_gbps(quick: bool) -> f64 {
+    let n = if quick { 16 << 20 } else { 64 << 20 };
+    let src = vec![1.0f32; n];
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let cfg = Config {
+        runs: if quick { 3 } else { 7 },
+        min_run: 0.0,
+        naive_budget: 0.0,
+    };
+    let chunk = n.div_ceil(threads);
+    let pass = read_pass();
+    let secs = measure(&cfg, || {
+        std::thread::scope(|s| {
+            for c in src.chunks(chunk) {
+                s.spawn(move || std::hint::black_box(pass(c)));
+            }
+        });
+        Ok(())
+    })
+    .expect("infallible");
+    4.0 * n as f64 / secs / 1e9
 }
 
 fn cpu_copy_gbps(quick: bool) -> (f64, usize) {
@@ -476,6 +535,7 @@ pub fn bench(args: &Args) -> Result<(), String> {
 
     eprintln!("measuring this machine's limits...");
     let (cpu_copy, cpu_copy_threads) = cpu_copy_gbps(args.quick);
+    let cpu_read = cpu_read_gbps(args.quick);
     let (cpu_peak, cpu_peak_method) = cpu_peak_gflops();
     let gpu_copy = match &gpu {
         Some(g) => Some(gpu_copy(g, args.quick)?),
@@ -483,6 +543,7 @@ pub fn bench(args: &Args) -> Result<(), String> {
     };
     let limits = Limits {
         cpu_copy_gbps: cpu_copy,
+        cpu_read_gbps: cpu_read,
         cpu_copy_threads,
         cpu_peak_gflops_estimate: cpu_peak,
         cpu_peak_method,
@@ -643,9 +704,11 @@ fn fill_ratios(rows: &mut [Row], limits: &Limits) {
         r.speedup_vs_cpu = find(&snapshot, &k, "cpu").map(|t| t / r.median_s);
         r.fraction_of_limit = match (r.backend.as_str(), r.timing.as_str(), r.bound.as_str()) {
             ("gpu", "end_to_end", _) => None, // bound by the host link, not device memory
-            ("gpu", _, "memory") => limits.gpu_copy_gbps.map(|l| r.gbps / l),
+            // A device copy is the GPU's only bandwidth yardstick here, reads or not.
+            ("gpu", _, "memory" | "read") => limits.gpu_copy_gbps.map(|l| r.gbps / l),
             ("gpu", _, _) => None, // no portable way to measure a GPU's arithmetic peak
             (_, _, "memory") => Some(r.gbps / limits.cpu_copy_gbps),
+            (_, _, "read") => Some(r.gbps / limits.cpu_read_gbps),
             (_, _, _) => r.gflops.map(|g| g / limits.cpu_peak_gflops_estimate),
         };
     }
@@ -663,9 +726,10 @@ fn fmt_time(s: f64) -> String {
 
 fn print_table(rows: &[Row], limits: &Limits, skipped: &[Skip], gpu: Option<&Gpu>) {
     println!(
-        "limits: cpu copy {:.1} GB/s ({} thread(s)), cpu multiply-add peak ~{:.0} GFLOP/s{}",
+        "limits: cpu copy {:.1} GB/s ({} thread(s)), cpu read {:.1} GB/s, cpu multiply-add peak ~{:.0} GFLOP/s{}",
         limits.cpu_copy_gbps,
         limits.cpu_copy_threads,
+        limits.cpu_read_gbps,
         limits.cpu_peak_gflops_estimate,
         match (limits.gpu_copy_gbps, gpu) {
             (Some(c), Some(g)) => format!(

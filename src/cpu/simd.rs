@@ -341,6 +341,101 @@ impl Pairwise {
     }
 }
 
+/// sum_i f(a_i, b_i) over at most LEAF elements: LANES chains and a tree, as
+/// `leaf_sum` does for one input.
+#[inline(always)]
+fn leaf_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (mut ac, mut bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    for (av, bv) in (&mut ac).zip(&mut bc) {
+        let av: &[f32; LANES] = av.try_into().expect("chunks_exact");
+        let bv: &[f32; LANES] = bv.try_into().expect("chunks_exact");
+        for j in 0..LANES {
+            acc[j] += f(av[j], bv[j]);
+        }
+    }
+    let t = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .fold(0.0, |t, (&x, &y)| t + f(x, y));
+    tree_sum(acc) + t
+}
+
+/// sum_i f(a_i, b_i) in one pass over both inputs, no temporary: leaves of LEAF,
+/// then the pairwise counter. Depth: 16 adds per lane, 4 tree levels and the
+/// tail add per leaf, log2(leaves) + 1 above: 21 + log2(n / 256).
+#[inline(always)]
+fn sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Copy) -> f32 {
+    assert_eq!(a.len(), b.len());
+    if a.len() <= LEAF {
+        return leaf_sum2(a, b, f);
+    }
+    let mut p = Pairwise::new();
+    for (la, lb) in a.chunks(LEAF).zip(b.chunks(LEAF)) {
+        p.push(leaf_sum2(la, lb, f));
+    }
+    p.total()
+}
+
+multiversion! {
+    /// sum_i a_i b_i.
+    pub(crate) fn dot_slice(a: &[f32], b: &[f32]) -> f32 {
+        sum2(a, b, |x, y| x * y)
+    }
+}
+
+multiversion! {
+    /// sum_i |y_i - yhat_i|, the difference formed in registers.
+    pub(crate) fn l1_slice(yhat: &[f32], y: &[f32]) -> f32 {
+        sum2(yhat, y, |p, t| (t - p).abs())
+    }
+}
+
+multiversion! {
+    /// sum_i (y_i - yhat_i)^2, the difference formed in registers.
+    pub(crate) fn l2_slice(yhat: &[f32], y: &[f32]) -> f32 {
+        sum2(yhat, y, |p, t| {
+            let d = t - p;
+            d * d
+        })
+    }
+}
+
+multiversion! {
+    /// Rows of an outer product: out[r][j] = a[r] * b[j] for the rows of `a`,
+    /// `out` holding a.len() rows of b.len().
+    pub(crate) fn outer_rows(a: &[f32], b: &[f32], out: &mut [MaybeUninit<f32>]) {
+        // Callers rely on every element of `out` being written.
+        assert_eq!(a.len() * b.len(), out.len());
+        if b.is_empty() {
+            return;
+        }
+        for (&s, row) in a.iter().zip(out.chunks_exact_mut(b.len())) {
+            for (o, &v) in row.iter_mut().zip(b) {
+                o.write(s * v);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// y_r = W_r . x for the rows of `w` (row-major, x.len() columns), `out`
+    /// holding one value per row. Each row is a `dot_slice`: x stays in cache.
+    pub(crate) fn matvec_rows(w: &[f32], x: &[f32], out: &mut [MaybeUninit<f32>]) {
+        assert_eq!(w.len(), x.len() * out.len());
+        if x.is_empty() {
+            out.iter_mut().for_each(|o| {
+                o.write(0.0);
+            });
+            return;
+        }
+        for (row, o) in w.chunks_exact(x.len()).zip(out.iter_mut()) {
+            o.write(sum2(row, x, |a, b| a * b));
+        }
+    }
+}
+
 /// Softmax of one row that fits in cache: max; e^(x - max) written to `out`
 /// and summed; out *= 1 / sum. One exp per element; `x` is read from memory
 /// once, the second and third passes hit L1/L2.
