@@ -30,6 +30,15 @@ only. Ops and the numpy each peer runs:
     multiply            x * y
     softmax             e = exp(x - max(x, axis=1)); e / sum(e, axis=1)
     normalize_rows      x / norm(x, axis=1)
+    dot                 np.dot(x, y)                 (BLAS sdot)
+    l1                  np.sum(np.abs(y - yhat))
+    l2                  np.sum((y - yhat) ** 2)
+    outer               np.outer(a, b)
+    matvec              W @ x                        (BLAS sgemv)
+
+numexpr has no matrix product: its matvec cell is empty; its dot, l1 and l2 are
+`sum(...)` reductions and its outer a broadcast `a * b`. JAX runs the jnp
+equivalents under jit.
 """
 
 import argparse
@@ -115,12 +124,57 @@ def med(fn):
     return statistics.median(ts)
 
 
-def peers(op, shape, rng):
-    """{peer name: zero-argument callable} computing `op` on fresh random data."""
+def peers(op, shape, rng, inputs=None):
+    """{peer name: zero-argument callable} computing `op` on fresh random data.
+
+    `inputs`: every input's shape (the entry's "inputs"), for the ops whose
+    inputs differ in shape (outer, matvec)."""
     x = rng.standard_normal(shape).astype(np.float32)
     y = rng.standard_normal(shape).astype(np.float32)
     out = {}
-    if op == "sigmoid":
+    if op in ("outer", "matvec"):
+        a = rng.standard_normal(inputs[0]).astype(np.float32)
+        b = rng.standard_normal(inputs[1]).astype(np.float32)
+    if op == "dot":
+        out["numpy"] = lambda: np.dot(x, y)
+        if ne:
+            out["numexpr"] = lambda: ne.evaluate("sum(x * y)", local_dict={"x": x, "y": y})
+        if jax:
+            f = jax.jit(jnp.dot)
+            jx, jy = jnp.asarray(x), jnp.asarray(y)
+            out["jax"] = lambda: f(jx, jy).block_until_ready()
+    elif op in ("l1", "l2"):
+        # x is yhat, y the labels (the crate's argument order).
+        if op == "l1":
+            out["numpy"] = lambda: np.sum(np.abs(y - x))
+            expr = "sum(abs(y - x))"
+            jf = lambda p, t: jnp.sum(jnp.abs(t - p))  # noqa: E731
+        else:
+            out["numpy"] = lambda: np.sum((y - x) ** 2)
+            expr = "sum((y - x) ** 2)"
+            jf = lambda p, t: jnp.sum((t - p) ** 2)  # noqa: E731
+        if ne:
+            out["numexpr"] = lambda: ne.evaluate(expr, local_dict={"x": x, "y": y})
+        if jax:
+            f = jax.jit(jf)
+            jx, jy = jnp.asarray(x), jnp.asarray(y)
+            out["jax"] = lambda: f(jx, jy).block_until_ready()
+    elif op == "outer":
+        out["numpy"] = lambda: np.outer(a, b)
+        if ne:
+            col, row = a.reshape(-1, 1), b.reshape(1, -1)
+            out["numexpr"] = lambda: ne.evaluate("c * r", local_dict={"c": col, "r": row})
+        if jax:
+            f = jax.jit(jnp.outer)
+            ja, jb = jnp.asarray(a), jnp.asarray(b)
+            out["jax"] = lambda: f(ja, jb).block_until_ready()
+    elif op == "matvec":
+        out["numpy"] = lambda: a @ b
+        if jax:
+            f = jax.jit(lambda w, v: w @ v)
+            ja, jb = jnp.asarray(a), jnp.asarray(b)
+            out["jax"] = lambda: f(ja, jb).block_until_ready()
+    elif op == "sigmoid":
         out["numpy"] = lambda: 1 / (1 + np.exp(-x))
         if ne:
             out["numexpr"] = lambda: ne.evaluate("1 / (1 + exp(-x))", local_dict={"x": x})
@@ -212,7 +266,7 @@ def main():
     t0 = time.time()
     for r in cpu:
         op, shape = r["op"], tuple(r["shape"])
-        fns = peers(op, shape, rng)
+        fns = peers(op, shape, rng, r.get("inputs"))
         times = {k: med(f) for k, f in fns.items()}
         rows.append((r, times))
         print(f"  {op} {list(shape)}: " + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in times.items()), file=sys.stderr)

@@ -27,6 +27,8 @@ use crate::error::{Error, Result};
 const PAR_MIN_EXP: usize = 1 << 17;
 const PAR_MIN_NORMALIZE: usize = 1 << 18;
 const PAR_MIN_MULTIPLY: usize = 1 << 19;
+/// Two-input reductions (dot, l1, l2) and matvec, in elements of each input.
+const PAR_MIN_REDUCE: usize = 1 << 18;
 /// Smallest piece handed to one rayon task.
 const GRAIN_MIN: usize = 1 << 14;
 /// Rows at least this long are cut into pieces (threads within the row, and two
@@ -100,23 +102,13 @@ fn par_fill(
     fill: &(impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync),
 ) {
     let n = out.len();
-    let g = grain(n).next_multiple_of(align.max(1));
-    fill_pieces(out, g, n >= par_min, fill);
-}
-
-/// `fill` over pieces of `piece` elements, on several threads when `parallel`.
-fn fill_pieces(
-    out: &mut [MaybeUninit<f32>],
-    piece: usize,
-    parallel: bool,
-    fill: &(impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync),
-) {
-    if !parallel || rayon::current_num_threads() == 1 || piece >= out.len() {
+    if n < par_min || rayon::current_num_threads() == 1 {
         fill(0, out);
     } else {
-        out.par_chunks_mut(piece)
+        let g = grain(n).next_multiple_of(align.max(1));
+        out.par_chunks_mut(g)
             .enumerate()
-            .for_each(|(i, part)| fill(i * piece, part));
+            .for_each(|(i, piece)| fill(i * g, piece));
     }
 }
 
@@ -182,19 +174,54 @@ impl Backend for Cpu {
 
     fn dot(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<f32> {
         check_same_len("dot", a.shape(), b.shape())?;
-        Ok(reduce2(a, b, simd::dot_slice))
+        Ok(reduce(a, b, simd::dot_chunk))
     }
 
+    /// Row i = a[i] * b, written once into uninitialized memory (huge pages
+    /// when large), rows split between threads above PAR_MIN_MULTIPLY outputs:
+    /// it is a multiply that reads almost nothing.
     fn outer(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<Array2<f32>> {
+        let (m, n) = (a.len(), b.len());
+        if m == 0 || n == 0 {
+            return Ok(Array2::zeros((m, n)));
+        }
+        // The vectors are small next to the m * n output: copy strided ones.
         let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
         let (xa, xb) = (contiguous(&a), contiguous(&b));
-        let (m, n) = (xa.len(), xb.len());
-        // Pieces of whole rows; rows are independent, so threads change nothing in the result.
         let v = filled(m * n, n, PAR_MIN_MULTIPLY, |at, out| {
-            let r0 = at / n.max(1);
-            simd::outer_rows(&xa[r0..r0 + out.len() / n.max(1)], xb, out)
+            simd::outer_rows(&xa[at / n..(at + out.len()) / n], xb, out)
         });
         Ok(Array2::from_shape_vec((m, n), v).expect("m * n values"))
+    }
+
+    /// Row-major W: each row a SIMD dot with x (`simd::matvec_rows`, summed as
+    /// `dot` sums a chunk), rows split between threads from PAR_MIN_REDUCE
+    /// elements of W; x stays in cache, W streams once. Other layouts (a
+    /// transposed W) go to ndarray's general-stride product, where a row-wise
+    /// pass would read W across rows.
+    fn matvec(&self, w: ArrayView2<'_, f32>, x: ArrayView1<'_, f32>) -> Result<Array1<f32>> {
+        check_inner("matvec", w.shape(), x.shape(), 1)?;
+        let Some(ws) = w.as_slice() else {
+            return Ok(w.dot(&x));
+        };
+        let (m, k) = w.dim();
+        let x = x.as_standard_layout();
+        let xs = contiguous(&x);
+        let mut v = output(m);
+        let out = &mut v.spare_capacity_mut()[..m];
+        if m * k >= PAR_MIN_REDUCE && m > 1 && rayon::current_num_threads() > 1 {
+            let rows = (grain(m * k) / k.max(1)).max(1);
+            out.par_chunks_mut(rows).enumerate().for_each(|(i, o)| {
+                let r0 = i * rows;
+                simd::matvec_rows(&ws[r0 * k..(r0 + o.len()) * k], xs, o)
+            });
+        } else {
+            simd::matvec_rows(ws, xs, out);
+        }
+        // SAFETY: matvec_rows writes every element of the `out` it is given,
+        // and the pieces above cover all m.
+        unsafe { v.set_len(m) };
+        Ok(Array1::from(v))
     }
 
     // ndarray's dot runs the matrixmultiply crate's blocked sgemm (AVX2/FMA kernels
@@ -202,27 +229,6 @@ impl Backend for Cpu {
     // 4 threads). Chosen by measuring against the `gemm` crate on this machine:
     // 2048^3 at ~210 GFLOP/s vs ~130 (gemm 0.18, which uses no AVX-512 on stable).
     // Each output is a sequential f32 sum over k (error bound gamma_k).
-    fn matvec(&self, w: ArrayView2<'_, f32>, x: ArrayView1<'_, f32>) -> Result<Array1<f32>> {
-        check_inner("matvec", w.shape(), x.shape(), 1)?;
-        let (w, x) = (w.as_standard_layout(), x.as_standard_layout());
-        let (ws, xs) = (contiguous(&w), contiguous(&x));
-        let (m, k) = (w.nrows(), xs.len());
-        let mut v = output(m);
-        // Rows in parallel once W is big enough to pay for the fork-join; a few
-        // pieces per thread. Each row is summed in one fixed order either way.
-        let rows = m.div_ceil(rayon::current_num_threads() * 4).max(1);
-        fill_pieces(
-            &mut v.spare_capacity_mut()[..m],
-            rows,
-            m * k >= PAR_MIN_SUM,
-            &|at, out| simd::matvec_rows(&ws[at * k..(at + out.len()) * k], xs, out),
-        );
-        // SAFETY: fill_pieces hands every element of the first m to matvec_rows,
-        // which writes each element of its piece.
-        unsafe { v.set_len(m) };
-        Ok(Array1::from_vec(v))
-    }
-
     fn matmul(&self, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
         check_inner("matmul", a.shape(), b.shape(), 2)?;
         Ok(a.dot(&b))
@@ -230,12 +236,12 @@ impl Backend for Cpu {
 
     fn l1(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32> {
         check_same_len("l1", yhat.shape(), y.shape())?;
-        Ok(reduce2(yhat, y, simd::l1_slice))
+        Ok(reduce(yhat, y, simd::l1_chunk))
     }
 
     fn l2(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32> {
         check_same_len("l2", yhat.shape(), y.shape())?;
-        Ok(reduce2(yhat, y, simd::l2_slice))
+        Ok(reduce(yhat, y, simd::l2_chunk))
     }
 }
 
@@ -357,44 +363,123 @@ fn tree(p: &[Partial], merge: Merge) -> Partial {
     }
 }
 
-/// Elements per piece of dot, l1 and l2. Fixed, so the order of the sum (and the
-/// bits of the result) is the same on any number of threads.
-const SUM_PIECE: usize = 1 << 16;
-/// From here the pieces run on several threads (reads only, so the fork-join
-/// pays off earlier than for ops that also write).
-const PAR_MIN_SUM: usize = 1 << 18;
+/// Elements per chunk of the two-input reductions: the unit of parallel work
+/// and of the final tree, fixed so that the result depends on the input only,
+/// never on the thread count or on whether threads were used. 2^16 is 128
+/// leaves of `simd::PAIR_LEAF` (a whole pairwise tree): 512 KiB of input, long
+/// enough that a rayon task is ~10 us at memory speed.
+const CHUNK: usize = 1 << 16;
+const _: () = assert!(CHUNK.is_multiple_of(simd::PAIR_LEAF));
 
-/// sum_i f(a_i, b_i) by a simd kernel over fixed pieces, then pairwise over the
-/// pieces' sums. Error depth: 21 + log2(piece / 256) + 1 inside a piece (see
-/// simd::sum2), ceil(log2(pieces)) above: 22 + ceil(log2(n / 256)) in all.
-fn reduce2(
+/// sum of the terms of one of the `simd::*_chunk` kernels over a and b: one
+/// fused pass, the chunk sums joined by a fixed tree (`tree_f32`).
+///
+/// Error bound: within a chunk a term passes through at most 16 + 5 adds in
+/// the lanes and ceil(log2(leaves in the chunk)) + 1 in their pairwise merge
+/// (`simd::pair_sum`), then ceil(log2(chunks)) in the tree. A chunk holds 128 =
+/// 2^7 leaves, so the last two add up to ceil(log2(ceil(n / 512))) + 1 at most:
+/// d <= 22 + ceil(log2(ceil(n / 512))) (37 for n = 10^7).
+fn reduce(
     a: ArrayView1<'_, f32>,
     b: ArrayView1<'_, f32>,
     kernel: fn(&[f32], &[f32]) -> f32,
 ) -> f32 {
-    let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
-    let (xa, xb) = (contiguous(&a), contiguous(&b));
-    if xa.len() <= SUM_PIECE {
-        return kernel(xa, xb);
+    let n = a.len();
+    match (a.as_slice(), b.as_slice()) {
+        (Some(xa), Some(xb)) if n <= CHUNK => kernel(xa, xb),
+        (Some(xa), Some(xb)) => {
+            let sums: Vec<f32> = if n >= PAR_MIN_REDUCE && rayon::current_num_threads() > 1 {
+                xa.par_chunks(CHUNK)
+                    .zip(xb.par_chunks(CHUNK))
+                    .map(|(p, q)| kernel(p, q))
+                    .collect()
+            } else {
+                xa.chunks(CHUNK)
+                    .zip(xb.chunks(CHUNK))
+                    .map(|(p, q)| kernel(p, q))
+                    .collect()
+            };
+            tree_f32(&sums)
+        }
+        // Strided or reversed views: each chunk copied to a contiguous buffer in
+        // logical order, so the same kernel gives the same bits as a copy of
+        // the whole input would, with a buffer of one chunk instead of n.
+        _ => {
+            let sums: Vec<f32> = a
+                .axis_chunks_iter(Axis(0), CHUNK)
+                .zip(b.axis_chunks_iter(Axis(0), CHUNK))
+                .map(|(p, q)| kernel(&p.to_vec(), &q.to_vec()))
+                .collect();
+            tree_f32(&sums)
+        }
     }
-    let parts: Vec<f32> = if xa.len() >= PAR_MIN_SUM && rayon::current_num_threads() > 1 {
-        xa.par_chunks(SUM_PIECE)
-            .zip(xb.par_chunks(SUM_PIECE))
-            .map(|(x, y)| kernel(x, y))
-            .collect()
-    } else {
-        xa.chunks(SUM_PIECE)
-            .zip(xb.chunks(SUM_PIECE))
-            .map(|(x, y)| kernel(x, y))
-            .collect()
-    };
-    pairwise(&parts)
 }
 
-fn pairwise(v: &[f32]) -> f32 {
+/// Halves, recursively: depth ceil(log2(len)).
+fn tree_f32(v: &[f32]) -> f32 {
     match v.len() {
         0 => 0.0,
         1 => v[0],
-        n => pairwise(&v[..n / 2]) + pairwise(&v[n / 2..]),
+        n => tree_f32(&v[..n / 2]) + tree_f32(&v[n / 2..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: u32) -> Array1<f32> {
+        let mut s = seed | 1;
+        Array1::from_shape_fn(n, |_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        })
+    }
+
+    /// Same bits on one thread as on two, and for a strided copy of the input
+    /// (the chunking is fixed by n alone).
+    #[test]
+    fn reductions_do_not_depend_on_threads_or_layout() {
+        let n = 3 * CHUNK + 12_345;
+        let (a, b) = (data(2 * n, 1), data(n, 2));
+        let a2 = a.slice(ndarray::s![..;2]);
+        let a1 = a2.to_owned();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                [
+                    Cpu.dot(a1.view(), b.view()).unwrap(),
+                    Cpu.l1(a1.view(), b.view()).unwrap(),
+                    Cpu.l2(a1.view(), b.view()).unwrap(),
+                ]
+                .map(f32::to_bits)
+            })
+        };
+        let strided = [
+            Cpu.dot(a2, b.view()).unwrap(),
+            Cpu.l1(a2, b.view()).unwrap(),
+            Cpu.l2(a2, b.view()).unwrap(),
+        ]
+        .map(f32::to_bits);
+        assert_eq!(run(1), run(2));
+        assert_eq!(run(1), strided);
+    }
+
+    /// A row of matvec is summed as dot sums one chunk; threads change nothing.
+    #[test]
+    fn matvec_rows_are_dots() {
+        let (m, k) = (700, 1001);
+        let w = data(m * k, 3).into_shape_with_order((m, k)).unwrap();
+        let x = data(k, 4);
+        let got = Cpu.matvec(w.view(), x.view()).unwrap();
+        for i in 0..m {
+            let d = Cpu.dot(w.row(i), x.view()).unwrap();
+            assert_eq!(got[i].to_bits(), d.to_bits(), "row {i}");
+        }
     }
 }

@@ -117,9 +117,11 @@ impl Reduction {
 
 /// d for a sum of n terms (see the file header), from each backend's algorithm:
 /// - naive accumulates in float64 (as the exercise's Python loops do): one rounding.
-/// - cpu: per leaf of 256, 16 sequential adds in each of 16 lanes, 4 tree levels
-///   and the tail; leaves of a 2^16 piece pairwise (9 levels), pieces pairwise:
-///   22 + ceil(log2(n / 256)) (src/cpu.rs `reduce2`, src/cpu/simd.rs `sum2`).
+/// - cpu (src/cpu.rs `reduce`, src/cpu/simd.rs `pair_sum`): 32 lanes, each adding
+///   at most 16 terms in order per leaf of 512; the leaves' lane vectors merged by
+///   a pairwise counter (ceil(log2(leaves)) + 1), the lanes by halves (5); chunks
+///   of 128 leaves joined by a tree (ceil(log2(chunks))): at most
+///   16 + 5 + 1 + ceil(log2(ceil(n / 512))). Adding a padding zero is exact.
 /// - gpu (shaders/reduce.wgsl): with at most 1024 workgroups of 256 invocations each
 ///   reading vec4s, at most ceil(n / 2^20) sequential adds per lane, 2 over the vec4,
 ///   8 tree levels; then pass 2 over at most n / 1024 + (windows) partials: at most
@@ -128,7 +130,7 @@ fn sum_depth(backend: &str, n: usize) -> f64 {
     let n = n.max(1) as f64;
     match backend {
         "naive" => 1.0,
-        "cpu" => 22.0 + (n / 256.0).ceil().log2().ceil(),
+        "cpu" => 22.0 + (n / 512.0).ceil().log2().ceil(),
         _ => (n / 1048576.0).ceil() + (n / 262144.0).ceil() + 19.0,
     }
 }
@@ -136,7 +138,11 @@ fn sum_depth(backend: &str, n: usize) -> f64 {
 /// d for one matmul or matvec output with inner dimension k: naive sums in float64;
 /// the cpu's sgemm (matrixmultiply) and the gpu's tiled kernel add the k products
 /// of each output one after another (gamma_k); the gpu's matvec has fewer (k / 256
-/// per lane, then 8) but k + 8 covers both.
+/// per lane, then 8) but k + 8 covers both. The cpu's matvec sums each row as its
+/// dot sums one chunk (`sum_depth`) when W is row-major, and with ndarray's
+/// general-stride product otherwise; k + 8 covers both as well (no term of a sum
+/// of k goes through more than k - 1 adds, whatever the order), so it stays the
+/// bound for the cpu's matvec too.
 fn product_depth(backend: &str, k: usize) -> f64 {
     match backend {
         "naive" => 1.0,

@@ -341,101 +341,6 @@ impl Pairwise {
     }
 }
 
-/// sum_i f(a_i, b_i) over at most LEAF elements: LANES chains and a tree, as
-/// `leaf_sum` does for one input.
-#[inline(always)]
-fn leaf_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let (mut ac, mut bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    for (av, bv) in (&mut ac).zip(&mut bc) {
-        let av: &[f32; LANES] = av.try_into().expect("chunks_exact");
-        let bv: &[f32; LANES] = bv.try_into().expect("chunks_exact");
-        for j in 0..LANES {
-            acc[j] += f(av[j], bv[j]);
-        }
-    }
-    let t = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .fold(0.0, |t, (&x, &y)| t + f(x, y));
-    tree_sum(acc) + t
-}
-
-/// sum_i f(a_i, b_i) in one pass over both inputs, no temporary: leaves of LEAF,
-/// then the pairwise counter. Depth: 16 adds per lane, 4 tree levels and the
-/// tail add per leaf, log2(leaves) + 1 above: 21 + log2(n / 256).
-#[inline(always)]
-fn sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Copy) -> f32 {
-    assert_eq!(a.len(), b.len());
-    if a.len() <= LEAF {
-        return leaf_sum2(a, b, f);
-    }
-    let mut p = Pairwise::new();
-    for (la, lb) in a.chunks(LEAF).zip(b.chunks(LEAF)) {
-        p.push(leaf_sum2(la, lb, f));
-    }
-    p.total()
-}
-
-multiversion! {
-    /// sum_i a_i b_i.
-    pub(crate) fn dot_slice(a: &[f32], b: &[f32]) -> f32 {
-        sum2(a, b, |x, y| x * y)
-    }
-}
-
-multiversion! {
-    /// sum_i |y_i - yhat_i|, the difference formed in registers.
-    pub(crate) fn l1_slice(yhat: &[f32], y: &[f32]) -> f32 {
-        sum2(yhat, y, |p, t| (t - p).abs())
-    }
-}
-
-multiversion! {
-    /// sum_i (y_i - yhat_i)^2, the difference formed in registers.
-    pub(crate) fn l2_slice(yhat: &[f32], y: &[f32]) -> f32 {
-        sum2(yhat, y, |p, t| {
-            let d = t - p;
-            d * d
-        })
-    }
-}
-
-multiversion! {
-    /// Rows of an outer product: out[r][j] = a[r] * b[j] for the rows of `a`,
-    /// `out` holding a.len() rows of b.len().
-    pub(crate) fn outer_rows(a: &[f32], b: &[f32], out: &mut [MaybeUninit<f32>]) {
-        // Callers rely on every element of `out` being written.
-        assert_eq!(a.len() * b.len(), out.len());
-        if b.is_empty() {
-            return;
-        }
-        for (&s, row) in a.iter().zip(out.chunks_exact_mut(b.len())) {
-            for (o, &v) in row.iter_mut().zip(b) {
-                o.write(s * v);
-            }
-        }
-    }
-}
-
-multiversion! {
-    /// y_r = W_r . x for the rows of `w` (row-major, x.len() columns), `out`
-    /// holding one value per row. Each row is a `dot_slice`: x stays in cache.
-    pub(crate) fn matvec_rows(w: &[f32], x: &[f32], out: &mut [MaybeUninit<f32>]) {
-        assert_eq!(w.len(), x.len() * out.len());
-        if x.is_empty() {
-            out.iter_mut().for_each(|o| {
-                o.write(0.0);
-            });
-            return;
-        }
-        for (row, o) in w.chunks_exact(x.len()).zip(out.iter_mut()) {
-            o.write(sum2(row, x, |a, b| a * b));
-        }
-    }
-}
-
 /// Softmax of one row that fits in cache: max; e^(x - max) written to `out`
 /// and summed; out *= 1 / sum. One exp per element; `x` is read from memory
 /// once, the second and third passes hit L1/L2.
@@ -641,6 +546,283 @@ pub(crate) fn normalize_merge(a: (f32, f32), b: (f32, f32)) -> (f32, f32) {
 #[inline(always)]
 pub(crate) fn normalize_factor(q: f32) -> f32 {
     if q == 0.0 { 0.0 } else { 1.0 / q.sqrt() }
+}
+
+/// Lanes of the two-input reductions (dot, l1, l2, matvec rows): two AVX-512
+/// registers, four AVX2 ones, so that consecutive adds to one lane are two or
+/// more vector adds apart and the loop runs at load speed, not at the add's
+/// 4-cycle latency.
+const PAIR_LANES: usize = 32;
+/// Elements per leaf of the two-input reductions: 16 terms per lane, as `LEAF`.
+pub(crate) const PAIR_LEAF: usize = PAIR_LANES * 16;
+
+type PairLanes = [f32; PAIR_LANES];
+
+/// Lane accumulators over at most PAIR_LEAF elements: element q goes to lane
+/// q % PAIR_LANES, so each lane adds at most 16 terms in order. The tail is
+/// padded with zeros and taken as one more full step: every `step` used here
+/// turns (acc, 0, 0) into acc exactly, so the padding changes no bit (a -0.0
+/// lane may become +0.0, which compares equal) and the loop stays branch-free.
+#[inline(always)]
+fn pair_leaf(a: &[f32], b: &[f32], step: impl Fn(f32, f32, f32) -> f32) -> PairLanes {
+    let mut acc = [0.0f32; PAIR_LANES];
+    let mut ca = a.chunks_exact(PAIR_LANES);
+    let mut cb = b.chunks_exact(PAIR_LANES);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let x: &PairLanes = x.try_into().expect("chunks_exact");
+        let y: &PairLanes = y.try_into().expect("chunks_exact");
+        for j in 0..PAIR_LANES {
+            acc[j] = step(acc[j], x[j], y[j]);
+        }
+    }
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    if !ra.is_empty() {
+        let (mut x, mut y) = ([0.0f32; PAIR_LANES], [0.0f32; PAIR_LANES]);
+        x[..ra.len()].copy_from_slice(ra);
+        y[..rb.len()].copy_from_slice(rb);
+        for j in 0..PAIR_LANES {
+            acc[j] = step(acc[j], x[j], y[j]);
+        }
+    }
+    acc
+}
+
+/// `Pairwise` on whole lane vectors: the leaves' lanes are merged lane by lane
+/// (vector adds, no per-leaf horizontal sum), and the lanes are joined by one
+/// tree at the end. Depth per lane: ceil(log2(leaves)) + 1, as `Pairwise`.
+/// `N` partials at most: enough for 2^N - 1 leaves (the pending partials are
+/// the set bits of the count). Sized per call (`pair_sum`) because the stack is
+/// zeroed on creation: 6 KiB for 48 levels cost more than a 316-element matvec
+/// row itself.
+struct PairwiseLanes<const N: usize> {
+    stack: [PairLanes; N],
+    len: usize,
+    count: u64,
+}
+
+impl<const N: usize> PairwiseLanes<N> {
+    #[inline(always)]
+    fn new() -> Self {
+        PairwiseLanes {
+            stack: [[0.0; PAIR_LANES]; N],
+            len: 0,
+            count: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, mut s: PairLanes) {
+        let mut c = self.count;
+        while c & 1 == 1 {
+            self.len -= 1;
+            let top = &self.stack[self.len];
+            for j in 0..PAIR_LANES {
+                s[j] += top[j];
+            }
+            c >>= 1;
+        }
+        self.stack[self.len] = s;
+        self.len += 1;
+        self.count += 1;
+    }
+
+    /// The pending partials added newest first (as `Pairwise::total`), then
+    /// the lanes by halves (log2(PAIR_LANES) = 5 adds).
+    #[inline(always)]
+    fn total(&self) -> f32 {
+        let mut t = [0.0f32; PAIR_LANES];
+        for s in self.stack[..self.len].iter().rev() {
+            for j in 0..PAIR_LANES {
+                t[j] += s[j];
+            }
+        }
+        lane_tree(t)
+    }
+}
+
+/// The lanes by halves: 5 adds deep.
+#[inline(always)]
+fn lane_tree(mut t: PairLanes) -> f32 {
+    let mut w = PAIR_LANES;
+    while w > 1 {
+        w /= 2;
+        for j in 0..w {
+            t[j] += t[j + w];
+        }
+    }
+    t[0]
+}
+
+/// sum of the terms that `step` accumulates, over a and b (equal lengths), in
+/// leaves of PAIR_LEAF. Each term passes through at most 16 adds in its lane,
+/// ceil(log2(leaves)) + 1 in the pairwise merge and 5 in the final tree:
+/// d <= 22 + ceil(log2(ceil(n / PAIR_LEAF))).
+#[inline(always)]
+fn pair_sum(a: &[f32], b: &[f32], step: impl Fn(f32, f32, f32) -> f32 + Copy) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let leaves = a.len().div_ceil(PAIR_LEAF);
+    if leaves <= 1 {
+        // The pairwise total of one partial is that partial (0 + s).
+        return lane_tree(pair_leaf(a, b, step));
+    }
+    if leaves < 1 << 3 {
+        pair_sum_n::<3>(a, b, step)
+    } else if leaves < 1 << 8 {
+        // A whole chunk of `cpu::reduce` (128 leaves).
+        pair_sum_n::<8>(a, b, step)
+    } else {
+        pair_sum_n::<48>(a, b, step)
+    }
+}
+
+#[inline(always)]
+fn pair_sum_n<const N: usize>(
+    a: &[f32],
+    b: &[f32],
+    step: impl Fn(f32, f32, f32) -> f32 + Copy,
+) -> f32 {
+    let mut p = PairwiseLanes::<N>::new();
+    for (xa, xb) in a.chunks(PAIR_LEAF).zip(b.chunks(PAIR_LEAF)) {
+        p.push(pair_leaf(xa, xb, step));
+    }
+    p.total()
+}
+
+/// The terms of dot, l1 and l2 folded into a lane: one fused pass, no
+/// temporary. With FMA, dot's and l2's product is not rounded before the add
+/// (one rounding instead of two; the error bound only gets smaller).
+#[inline(always)]
+fn dot_step<const FMA: bool>(acc: f32, x: f32, y: f32) -> f32 {
+    fma::<FMA>(x, y, acc)
+}
+
+#[inline(always)]
+fn l1_step(acc: f32, yhat: f32, y: f32) -> f32 {
+    acc + (y - yhat).abs()
+}
+
+#[inline(always)]
+fn l2_step<const FMA: bool>(acc: f32, yhat: f32, y: f32) -> f32 {
+    let d = y - yhat;
+    fma::<FMA>(d, d, acc)
+}
+
+multiversion! {
+    /// sum a[i] * b[i] of one chunk (see `pair_sum`).
+    pub(crate) fn dot_chunk(a: &[f32], b: &[f32]) -> f32 {
+        pair_sum(a, b, dot_step::<FMA>)
+    }
+}
+
+multiversion! {
+    /// sum |y[i] - yhat[i]| of one chunk.
+    pub(crate) fn l1_chunk(yhat: &[f32], y: &[f32]) -> f32 {
+        pair_sum(yhat, y, l1_step)
+    }
+}
+
+multiversion! {
+    /// sum (y[i] - yhat[i])^2 of one chunk.
+    pub(crate) fn l2_chunk(yhat: &[f32], y: &[f32]) -> f32 {
+        pair_sum(yhat, y, l2_step::<FMA>)
+    }
+}
+
+multiversion! {
+    /// out[i] = row i of the row-major `w` (rows of x.len()) dotted with x, each
+    /// as `dot_chunk` sums it; x stays in L1/L2 while the rows stream past.
+    pub(crate) fn matvec_rows(w: &[f32], x: &[f32], out: &mut [MaybeUninit<f32>]) {
+        let k = x.len();
+        // Callers rely on every element of `out` being written.
+        assert_eq!(w.len(), out.len() * k);
+        if k == 0 {
+            for o in out.iter_mut() {
+                o.write(0.0);
+            }
+            return;
+        }
+        // Four rows at a time share each load of x (5 loads per 4 fmas instead
+        // of 8): each row's own operations and their order are `pair_sum`'s,
+        // so the bits are the same as one row at a time.
+        let mut rows = w.chunks_exact(4 * k);
+        let mut outs = out.chunks_exact_mut(4);
+        for (o, r4) in (&mut outs).zip(&mut rows) {
+            let r: [&[f32]; 4] = std::array::from_fn(|i| &r4[i * k..(i + 1) * k]);
+            let leaves = k.div_ceil(PAIR_LEAF);
+            let s = if leaves <= 1 {
+                pair_leaf4::<FMA>(r, x).map(lane_tree)
+            } else if leaves < 1 << 3 {
+                pair_sum4::<FMA, 3>(r, x)
+            } else if leaves < 1 << 8 {
+                pair_sum4::<FMA, 8>(r, x)
+            } else {
+                pair_sum4::<FMA, 48>(r, x)
+            };
+            for (o, s) in o.iter_mut().zip(s) {
+                o.write(s);
+            }
+        }
+        for (o, row) in outs.into_remainder().iter_mut().zip(rows.remainder().chunks_exact(k)) {
+            o.write(pair_sum(row, x, dot_step::<FMA>));
+        }
+    }
+}
+
+/// `pair_leaf` with `dot_step` on four rows against one x (at most PAIR_LEAF).
+#[inline(always)]
+fn pair_leaf4<const FMA: bool>(w: [&[f32]; 4], x: &[f32]) -> [PairLanes; 4] {
+    let mut acc = [[0.0f32; PAIR_LANES]; 4];
+    let full = x.len() / PAIR_LANES * PAIR_LANES;
+    for c in (0..full).step_by(PAIR_LANES) {
+        let xv: &PairLanes = x[c..c + PAIR_LANES].try_into().expect("in range");
+        for r in 0..4 {
+            let wv: &PairLanes = w[r][c..c + PAIR_LANES].try_into().expect("in range");
+            for j in 0..PAIR_LANES {
+                acc[r][j] = dot_step::<FMA>(acc[r][j], wv[j], xv[j]);
+            }
+        }
+    }
+    if full < x.len() {
+        let rest = x.len() - full;
+        let mut xv = [0.0f32; PAIR_LANES];
+        xv[..rest].copy_from_slice(&x[full..]);
+        for r in 0..4 {
+            let mut wv = [0.0f32; PAIR_LANES];
+            wv[..rest].copy_from_slice(&w[r][full..]);
+            for j in 0..PAIR_LANES {
+                acc[r][j] = dot_step::<FMA>(acc[r][j], wv[j], xv[j]);
+            }
+        }
+    }
+    acc
+}
+
+/// `pair_sum_n` with `dot_step` on four rows against one x.
+#[inline(always)]
+fn pair_sum4<const FMA: bool, const N: usize>(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
+    let mut p: [PairwiseLanes<N>; 4] = std::array::from_fn(|_| PairwiseLanes::new());
+    for (l, xs) in x.chunks(PAIR_LEAF).enumerate() {
+        let r = l * PAIR_LEAF..l * PAIR_LEAF + xs.len();
+        let leaf = pair_leaf4::<FMA>(w.map(|row| &row[r.clone()]), xs);
+        for (p, leaf) in p.iter_mut().zip(leaf) {
+            p.push(leaf);
+        }
+    }
+    p.map(|p| p.total())
+}
+
+multiversion! {
+    /// Rows of the outer product: out row i = a[i] * b. Exact products rounded
+    /// once, as numpy's.
+    pub(crate) fn outer_rows(a: &[f32], b: &[f32], out: &mut [MaybeUninit<f32>]) {
+        // Callers rely on every element of `out` being written.
+        assert!(!b.is_empty() && a.len() * b.len() == out.len());
+        for (&ai, row) in a.iter().zip(out.chunks_exact_mut(b.len())) {
+            for (o, &bj) in row.iter_mut().zip(b) {
+                o.write(ai * bj);
+            }
+        }
+    }
 }
 
 /// Column kernels: the row kernels' arithmetic, step for step, on up to COLS
