@@ -7,9 +7,9 @@ ratios, with the issue's targets (ratio to numpy) checked.
 
     python3 -m venv /tmp/peers && /tmp/peers/bin/pip install numpy numexpr "jax[cpu]"
     # run the crate's bench now, then the peers, and print the table:
-    /tmp/peers/bin/python scripts/cpu_vs_peers.py --run bench.json
+    /tmp/peers/bin/python benches/cpu_vs_peers.py --run bench.json
     # or only read a bench file made a moment ago on this machine:
-    /tmp/peers/bin/python scripts/cpu_vs_peers.py bench.json
+    /tmp/peers/bin/python benches/cpu_vs_peers.py bench.json
 
 Effective GB/s = the entry's own "bytes" (inputs read once + output written once,
 as the crate counts them) / median time, for the crate and the peers alike, so the
@@ -35,6 +35,7 @@ only. Ops and the numpy each peer runs:
     l2                  np.sum((y - yhat) ** 2)
     outer               np.outer(a, b)
     matvec              W @ x                        (BLAS sgemv)
+    matmul              A @ B                        (BLAS sgemm)
 
 numexpr has no matrix product: its matvec cell is empty; its dot, l1 and l2 are
 `sum(...)` reductions and its outer a broadcast `a * b`. JAX runs the jnp
@@ -132,7 +133,7 @@ def peers(op, shape, rng, inputs=None):
     x = rng.standard_normal(shape).astype(np.float32)
     y = rng.standard_normal(shape).astype(np.float32)
     out = {}
-    if op in ("outer", "matvec"):
+    if op in ("outer", "matvec", "matmul"):
         a = rng.standard_normal(inputs[0]).astype(np.float32)
         b = rng.standard_normal(inputs[1]).astype(np.float32)
     if op == "dot":
@@ -166,6 +167,12 @@ def peers(op, shape, rng, inputs=None):
             out["numexpr"] = lambda: ne.evaluate("c * r", local_dict={"c": col, "r": row})
         if jax:
             f = jax.jit(jnp.outer)
+            ja, jb = jnp.asarray(a), jnp.asarray(b)
+            out["jax"] = lambda: f(ja, jb).block_until_ready()
+    elif op == "matmul":
+        out["numpy"] = lambda: a @ b
+        if jax:
+            f = jax.jit(lambda p, q: p @ q)
             ja, jb = jnp.asarray(a), jnp.asarray(b)
             out["jax"] = lambda: f(ja, jb).block_until_ready()
     elif op == "matvec":
