@@ -262,9 +262,10 @@ fn tree_max(mut acc: [f32; LANES]) -> f32 {
     acc[0]
 }
 
+/// The lanes by halves: log2(N) adds deep.
 #[inline(always)]
-fn tree_sum(mut acc: [f32; LANES]) -> f32 {
-    let mut w = LANES;
+fn tree_sum<const N: usize>(mut acc: [f32; N]) -> f32 {
+    let mut w = N;
     while w > 1 {
         w /= 2;
         for j in 0..w {
@@ -636,21 +637,8 @@ impl<const N: usize> PairwiseLanes<N> {
                 t[j] += s[j];
             }
         }
-        lane_tree(t)
+        tree_sum(t)
     }
-}
-
-/// The lanes by halves: 5 adds deep.
-#[inline(always)]
-fn lane_tree(mut t: PairLanes) -> f32 {
-    let mut w = PAIR_LANES;
-    while w > 1 {
-        w /= 2;
-        for j in 0..w {
-            t[j] += t[j + w];
-        }
-    }
-    t[0]
 }
 
 /// sum of the terms that `step` accumulates, over a and b (equal lengths), in
@@ -663,7 +651,7 @@ fn pair_sum(a: &[f32], b: &[f32], step: impl Fn(f32, f32, f32) -> f32 + Copy) ->
     let leaves = a.len().div_ceil(PAIR_LEAF);
     if leaves <= 1 {
         // The pairwise total of one partial is that partial (0 + s).
-        return lane_tree(pair_leaf(a, b, step));
+        return tree_sum(pair_leaf(a, b, step));
     }
     if leaves < 1 << 3 {
         pair_sum_n::<3>(a, b, step)
@@ -750,7 +738,7 @@ multiversion! {
             let r: [&[f32]; 4] = std::array::from_fn(|i| &r4[i * k..(i + 1) * k]);
             let leaves = k.div_ceil(PAIR_LEAF);
             let s = if leaves <= 1 {
-                pair_leaf4::<FMA>(r, x).map(lane_tree)
+                pair_leaf4::<FMA>(r, x).map(tree_sum)
             } else if leaves < 1 << 3 {
                 pair_sum4::<FMA, 3>(r, x)
             } else if leaves < 1 << 8 {
