@@ -547,9 +547,50 @@ multiversion! {
     pub(crate) fn normalize_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
         // Callers rely on every element of `out` being written: whole rows only.
         assert!(x.len() == out.len() && cols > 0 && out.len().is_multiple_of(cols));
+        if cols < LANES {
+            normalize_short_rows(x, cols, out);
+            return;
+        }
         for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
             let (a, q) = normalize_partial_inline(xr);
             normalize_apply_inline(xr, a, normalize_factor(q), or);
+        }
+    }
+}
+
+/// Rows shorter than LANES, 64 rows at a time: each row's (max |x|, sum of
+/// squares) as before, then the scale and 1/sqrt of all 64 rows in one loop
+/// (which vectorizes the divisions and square roots across rows), then the
+/// writes. The same functions in the same order per row, so the same bits.
+#[inline(always)]
+fn normalize_short_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
+    const SHORT_BLOCK: usize = 64;
+    let mut scale = [0.0f32; SHORT_BLOCK];
+    let mut factor = [0.0f32; SHORT_BLOCK];
+    for (xb, ob) in x
+        .chunks(SHORT_BLOCK * cols)
+        .zip(out.chunks_mut(SHORT_BLOCK * cols))
+    {
+        for ((row, c), f) in xb
+            .chunks_exact(cols)
+            .zip(scale.iter_mut())
+            .zip(factor.iter_mut())
+        {
+            (*c, *f) = normalize_partial_inline(row);
+        }
+        for (c, f) in scale.iter_mut().zip(factor.iter_mut()) {
+            *c = norm_scale(*c);
+            *f = normalize_factor(*f);
+        }
+        for (((row, or), &c), &f) in xb
+            .chunks_exact(cols)
+            .zip(ob.chunks_exact_mut(cols))
+            .zip(&scale)
+            .zip(&factor)
+        {
+            for (o, &v) in or.iter_mut().zip(row) {
+                o.write(v * c * f);
+            }
         }
     }
 }
