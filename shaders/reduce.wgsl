@@ -4,7 +4,7 @@
 //   l1   sum_i |y_i - x_i|       (x = yhat; the difference is fused, no temporary)
 //   l2   sum_i (y_i - x_i)^2
 //
-// Pass 1 (entry points dot, l1, l2): `groups` workgroups of 256 invocations; each
+// Pass 1 (entry point pair_sums, KIND = dot, l1 or l2): `groups` workgroups of 256 invocations; each
 // invocation reads vec4s of both inputs in a grid-stride loop (coalesced, each
 // input read once) and keeps a vec4 running sum; lanes past n (the buffer's vec4
 // padding) are masked with select, so garbage there cannot leak in, NaN included.
@@ -87,8 +87,12 @@ fn partial_sums(kind: u32, wid: u32, lid: u32) {
     }
 }
 
+// Which term pass 1 sums: DOT, L1 or L2. One entry point, one pipeline per
+// value (src/gpu/kernels.rs), so the switch in `term` compiles away.
+override KIND: u32 = DOT;
+
 @compute @workgroup_size(256)
-fn dot(
+fn pair_sums(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
@@ -98,33 +102,7 @@ fn dot(
     if wid >= p.groups {
         return;
     }
-    partial_sums(DOT, wid, lid);
-}
-
-@compute @workgroup_size(256)
-fn l1(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let wid = wg.x + wg.y * nwg.x;
-    if wid >= p.groups {
-        return;
-    }
-    partial_sums(L1, wid, lid);
-}
-
-@compute @workgroup_size(256)
-fn l2(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let wid = wg.x + wg.y * nwg.x;
-    if wid >= p.groups {
-        return;
-    }
-    partial_sums(L2, wid, lid);
+    partial_sums(KIND, wid, lid);
 }
 
 @compute @workgroup_size(256)

@@ -253,6 +253,30 @@ fn rows_awkward_shapes(b: &dyn Backend) -> Outcome {
     Ok(())
 }
 
+/// Both ops along axis 0 must equal, bit for bit, the rows of the transpose.
+fn columns_equal_transposed_rows(b: &dyn Backend, y: &Array2<f32>) -> Outcome {
+    let (m, n) = y.dim();
+    for (name, cols, rows) in [
+        (
+            "softmax",
+            b.softmax_axis(y.view(), Axis(0))?,
+            b.softmax(y.t())?,
+        ),
+        (
+            "normalize_rows",
+            b.normalize_rows_axis(y.view(), Axis(0))?,
+            b.normalize_rows(y.t())?,
+        ),
+    ] {
+        if cols.t() != rows {
+            return Err(fail(format!(
+                "{name} ({m}, {n}) along axis 0 differs from the transpose's rows"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Columns must equal transposing, applying to rows, transposing back; inputs
 /// may themselves be transposed or stepped views.
 fn rows_columns_and_views(b: &dyn Backend) -> Outcome {
@@ -261,24 +285,7 @@ fn rows_columns_and_views(b: &dyn Backend) -> Outcome {
     check_both(b, x.slice(s![..;2, 1..;3]))?;
     for (m, n) in [(1, 5), (5, 1), (3000, 3), (3, 3000)] {
         let y = arr(m, n, 11, -5.0, 5.0);
-        for (name, cols, rows) in [
-            (
-                "softmax",
-                b.softmax_axis(y.view(), Axis(0))?,
-                b.softmax(y.t())?,
-            ),
-            (
-                "normalize_rows",
-                b.normalize_rows_axis(y.view(), Axis(0))?,
-                b.normalize_rows(y.t())?,
-            ),
-        ] {
-            if cols.t() != rows {
-                return Err(fail(format!(
-                    "{name} ({m}, {n}) along axis 0 differs from the transpose's rows"
-                )));
-            }
-        }
+        columns_equal_transposed_rows(b, &y)?;
     }
     Ok(())
 }
@@ -292,24 +299,7 @@ fn rows_columns_bit_exact_large(b: &dyn Backend) -> Outcome {
         let mut y = arr(m, n, 12, -8.0, 8.0);
         y.column_mut(3).mapv_inplace(|v| v * 1e30);
         y.column_mut(n - 2).mapv_inplace(|v| v * 1e-30);
-        for (name, cols, rows) in [
-            (
-                "softmax",
-                b.softmax_axis(y.view(), Axis(0))?,
-                b.softmax(y.t())?,
-            ),
-            (
-                "normalize_rows",
-                b.normalize_rows_axis(y.view(), Axis(0))?,
-                b.normalize_rows(y.t())?,
-            ),
-        ] {
-            if cols.t() != rows {
-                return Err(fail(format!(
-                    "{name} ({m}, {n}) along axis 0 differs from the transpose's rows"
-                )));
-            }
-        }
+        columns_equal_transposed_rows(b, &y)?;
         check_both(b, y.view())?;
     }
     Ok(())

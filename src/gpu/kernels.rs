@@ -161,9 +161,18 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
         uniform_bytes: 16,
         constants: &[],
     },
-    product(KernelId::Dot, "reduce.wgsl", REDUCE_WGSL, "dot", 16),
-    product(KernelId::L1, "reduce.wgsl", REDUCE_WGSL, "l1", 16),
-    product(KernelId::L2, "reduce.wgsl", REDUCE_WGSL, "l2", 16),
+    KernelDesc {
+        constants: &[("KIND", 0.0)],
+        ..product(KernelId::Dot, "reduce.wgsl", REDUCE_WGSL, "pair_sums", 16)
+    },
+    KernelDesc {
+        constants: &[("KIND", 1.0)],
+        ..product(KernelId::L1, "reduce.wgsl", REDUCE_WGSL, "pair_sums", 16)
+    },
+    KernelDesc {
+        constants: &[("KIND", 2.0)],
+        ..product(KernelId::L2, "reduce.wgsl", REDUCE_WGSL, "pair_sums", 16)
+    },
     product(
         KernelId::ReducePartials,
         "reduce.wgsl",
