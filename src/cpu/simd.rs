@@ -811,51 +811,94 @@ multiversion! {
         // Four rows at a time share each load of x (5 loads per 4 fmas instead
         // of 8): each row's own operations and their order are `pair_sum`'s,
         // so the bits are the same as one row at a time.
-        let mut rows = w.chunks_exact(4 * k);
-        let mut outs = out.chunks_exact_mut(4);
-        for (o, r4) in (&mut outs).zip(&mut rows) {
-            let r: [&[f32]; 4] = std::array::from_fn(|i| &r4[i * k..(i + 1) * k]);
+        // x's last partial lane vector, zero-padded once here rather than
+        // copied per block (the copy was a memcpy call and a store-forwarding
+        // stall per four rows). Every leaf but the last is whole lane vectors.
+        let xfull = k / PAIR_LANES * PAIR_LANES;
+        let mut xt = Tail {
+            x: [0.0; PAIR_LANES],
+            keep: [0; PAIR_LANES],
+        };
+        xt.x[..k - xfull].copy_from_slice(&x[xfull..]);
+        xt.keep[..k - xfull].fill(!0);
+        let blocks = out.len() / 4;
+        let (outs, rest) = out.split_at_mut(blocks * 4);
+        for (b, o) in outs.chunks_exact_mut(4).enumerate() {
+            // Each row runs on to the end of w: a tail can read a whole lane
+            // vector past its row (and select zeros there) instead of copying.
+            let at = b * 4 * k;
+            let r = [&w[at..], &w[at + k..], &w[at + 2 * k..], &w[at + 3 * k..]];
             let leaves = k.div_ceil(PAIR_LEAF);
             let s = if leaves <= 1 {
-                pair_leaf4::<FMA>(r, x).map(tree_sum)
+                let l = pair_leaf4::<FMA>(r, x, &xt);
+                [tree_sum(l[0]), tree_sum(l[1]), tree_sum(l[2]), tree_sum(l[3])]
             } else if leaves < 1 << 3 {
-                pair_sum4::<FMA, 3>(r, x)
+                pair_sum4::<FMA, 3>(r, x, &xt)
             } else if leaves < 1 << 8 {
-                pair_sum4::<FMA, 8>(r, x)
+                pair_sum4::<FMA, 8>(r, x, &xt)
             } else {
-                pair_sum4::<FMA, 48>(r, x)
+                pair_sum4::<FMA, 48>(r, x, &xt)
             };
             for (o, s) in o.iter_mut().zip(s) {
                 o.write(s);
             }
         }
-        for (o, row) in outs.into_remainder().iter_mut().zip(rows.remainder().chunks_exact(k)) {
+        let w = &w[blocks * 4 * k..];
+        for (o, row) in rest.iter_mut().zip(w.chunks_exact(k)) {
             o.write(pair_sum(row, x, dot_step::<FMA>));
         }
     }
 }
 
-/// `pair_leaf` with `dot_step` on four rows against one x (at most PAIR_LEAF).
+/// `pair_leaf` with `dot_step` on four rows against one x (at most PAIR_LEAF
+/// elements); `xt` is x's tail past its last whole lane vector, zero-padded.
+/// Each w[r] holds its row's x.len() elements and may run on past
+/// them (into the next rows): then the tail reads a whole lane vector and
+/// selects zeros past the row, which costs a compare and a blend instead of two
+/// copies through the stack (the copies made a 316-column matvec 60% slower
+/// than a 320-column one). Either way the padded lanes add w * x = 0 * 0, so
+/// the bits are `pair_leaf`'s.
 #[inline(always)]
-fn pair_leaf4<const FMA: bool>(w: [&[f32]; 4], x: &[f32]) -> [PairLanes; 4] {
+fn pair_leaf4<const FMA: bool>(w: [&[f32]; 4], x: &[f32], xt: &Tail) -> [PairLanes; 4] {
     let mut acc = [[0.0f32; PAIR_LANES]; 4];
     let full = x.len() / PAIR_LANES * PAIR_LANES;
-    for c in (0..full).step_by(PAIR_LANES) {
-        let xv: &PairLanes = x[c..c + PAIR_LANES].try_into().expect("in range");
-        for r in 0..4 {
-            let wv: &PairLanes = w[r][c..c + PAIR_LANES].try_into().expect("in range");
+    // Zipped chunk iterators: no bounds check left in the loop.
+    fn lanes(s: &[f32], full: usize) -> std::slice::ChunksExact<'_, f32> {
+        s[..full].chunks_exact(PAIR_LANES)
+    }
+    let lanes = |s| lanes(s, full);
+    let rows = lanes(w[0])
+        .zip(lanes(w[1]))
+        .zip(lanes(w[2]))
+        .zip(lanes(w[3]));
+    for (xv, (((w0, w1), w2), w3)) in lanes(x).zip(rows) {
+        for (r, wv) in [w0, w1, w2, w3].into_iter().enumerate() {
             for j in 0..PAIR_LANES {
                 acc[r][j] = dot_step::<FMA>(acc[r][j], wv[j], xv[j]);
             }
         }
     }
-    if full < x.len() {
-        let rest = x.len() - full;
-        let mut xv = [0.0f32; PAIR_LANES];
-        xv[..rest].copy_from_slice(&x[full..]);
+    let rest = x.len() - full;
+    if rest > 0 {
+        let xv = &xt.x;
         for r in 0..4 {
-            let mut wv = [0.0f32; PAIR_LANES];
-            wv[..rest].copy_from_slice(&w[r][full..]);
+            let wv = match w[r].get(full..full + PAIR_LANES) {
+                Some(v) => {
+                    let v: &PairLanes = v.try_into().expect("in range");
+                    let mut m = [0.0f32; PAIR_LANES];
+                    // A bit mask, not a compare on j: that one LLVM
+                    // turned into a switch over `rest`.
+                    for j in 0..PAIR_LANES {
+                        m[j] = f32::from_bits(v[j].to_bits() & xt.keep[j]);
+                    }
+                    m
+                }
+                None => {
+                    let mut m = [0.0f32; PAIR_LANES];
+                    m[..rest].copy_from_slice(&w[r][full..x.len()]);
+                    m
+                }
+            };
             for j in 0..PAIR_LANES {
                 acc[r][j] = dot_step::<FMA>(acc[r][j], wv[j], xv[j]);
             }
@@ -864,18 +907,35 @@ fn pair_leaf4<const FMA: bool>(w: [&[f32]; 4], x: &[f32]) -> [PairLanes; 4] {
     acc
 }
 
+/// x's last partial lane vector, zero-padded, and which of its lanes are real.
+struct Tail {
+    x: PairLanes,
+    keep: [u32; PAIR_LANES],
+}
+
 /// `pair_sum_n` with `dot_step` on four rows against one x.
 #[inline(always)]
-fn pair_sum4<const FMA: bool, const N: usize>(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
-    let mut p: [PairwiseLanes<N>; 4] = std::array::from_fn(|_| PairwiseLanes::new());
+fn pair_sum4<const FMA: bool, const N: usize>(w: [&[f32]; 4], x: &[f32], xt: &Tail) -> [f32; 4] {
+    let mut p = [
+        PairwiseLanes::<N>::new(),
+        PairwiseLanes::new(),
+        PairwiseLanes::new(),
+        PairwiseLanes::new(),
+    ];
     for (l, xs) in x.chunks(PAIR_LEAF).enumerate() {
         let r = l * PAIR_LEAF..l * PAIR_LEAF + xs.len();
-        let leaf = pair_leaf4::<FMA>(w.map(|row| &row[r.clone()]), xs);
+        let w = [
+            &w[0][r.start..],
+            &w[1][r.start..],
+            &w[2][r.start..],
+            &w[3][r.start..],
+        ];
+        let leaf = pair_leaf4::<FMA>(w, xs, xt);
         for (p, leaf) in p.iter_mut().zip(leaf) {
             p.push(leaf);
         }
     }
-    p.map(|p| p.total())
+    [p[0].total(), p[1].total(), p[2].total(), p[3].total()]
 }
 
 multiversion! {
@@ -904,12 +964,25 @@ type Cols = [f32; COLS];
 /// its own 4 KiB page) is visited once per pass for 64 columns, not 16.
 pub(crate) const COLS: usize = 64;
 
+/// `std::array::from_fn` for a panel row. core's from_fn and `array::map` are
+/// not always inlined, and an out-of-line copy is compiled for the baseline
+/// target: profiling found matvec spending 38% of its time in SSE2 code that
+/// way. This one is inlined into the caller's instruction set.
+#[inline(always)]
+fn cols(f: impl Fn(usize) -> f32) -> Cols {
+    let mut c = [0.0; COLS];
+    for (j, c) in c.iter_mut().enumerate() {
+        *c = f(j);
+    }
+    c
+}
+
 /// Row i of a panel, padded with zeros (computed on, never written).
 #[inline(always)]
 fn load(row: &[f32]) -> Cols {
     match <[f32; COLS]>::try_from(row) {
         Ok(v) => v,
-        Err(_) => std::array::from_fn(|j| row.get(j).copied().unwrap_or(0.0)),
+        Err(_) => cols(|j| row.get(j).copied().unwrap_or(0.0)),
     }
 }
 
@@ -984,7 +1057,7 @@ fn column_sums(
         let mut t = [0.0f32; COLS];
         for q in 0..n {
             let v = load(x[start + q]);
-            let e: Cols = std::array::from_fn(|j| f(j, v[j]));
+            let e = cols(|j| f(j, v[j]));
             each(start + q, &e);
             let a = if q < full {
                 &mut acc[q % LANES]
@@ -996,7 +1069,7 @@ fn column_sums(
             }
         }
         let tree = tree_sum_cols(acc);
-        sum.push(std::array::from_fn(|j| tree[j] + t[j]));
+        sum.push(cols(|j| tree[j] + t[j]));
     }
     sum.total()
 }
@@ -1023,7 +1096,7 @@ multiversion! {
                 }
             },
         );
-        let inv: Cols = std::array::from_fn(|j| 1.0 / total[j]);
+        let inv = cols(|j| 1.0 / total[j]);
         for o in out.iter_mut() {
             // SAFETY: column_sums called `each` for every row i, which wrote
             // every element of out[i] (its length, asserted equal to x[i]'s,
@@ -1056,7 +1129,7 @@ multiversion! {
                 }
             },
         );
-        let inv_c: Cols = std::array::from_fn(|j| norm_scale(a[j]));
+        let inv_c = cols(|j| norm_scale(a[j]));
         let in_range = |j: usize| (2.0f32.powi(-40)..=2.0f32.powi(40)).contains(&a[j]);
         let scaled = if (0..COLS).all(in_range) {
             [0.0; COLS]
@@ -1070,7 +1143,7 @@ multiversion! {
                 |_, _| {},
             )
         };
-        let f: Cols = std::array::from_fn(|j| {
+        let f = cols(|j| {
             let q = if in_range(j) {
                 q0[j] * (inv_c[j] * inv_c[j])
             } else if !a[j].is_finite() {
