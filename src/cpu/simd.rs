@@ -206,7 +206,7 @@ const LEAF: usize = 256;
 
 /// The largest element, ignoring NaN (NaN is dealt with by the pass that follows).
 #[inline(always)]
-fn max_of(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+fn max_of<const BAR: bool>(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut acc = [f32::MIN; LANES];
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -223,14 +223,14 @@ fn max_of(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
         let v = f(v);
         m = if v > m { v } else { m };
     }
-    let a = tree_max(acc);
+    let a = tree_max::<BAR>(acc);
     if a > m { a } else { m }
 }
 
 /// Sum of f(x[i]) for at most LEAF elements, in LANES interleaved chains joined
 /// by a tree: at most LEAF / LANES + log2(LANES) = 20 roundings deep.
 #[inline(always)]
-fn leaf_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+fn leaf_sum<const BAR: bool>(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut acc = [0.0f32; LANES];
     let mut xc = x.chunks_exact(LANES);
     for xv in &mut xc {
@@ -240,14 +240,39 @@ fn leaf_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
         }
     }
     let t = xc.remainder().iter().fold(0.0, |t, &v| t + f(v));
-    tree_sum(acc) + t
+    tree_sum(lanes_barrier::<BAR, _>(acc)) + t
+}
+
+/// Rows at least this long hide their lane accumulators from LLVM's SLP
+/// vectorizer before the final tree (`lanes_barrier`); shorter rows, whose
+/// loop runs a few steps, did as well or better without in `gpu-basics bench`
+/// (rows of 64 lost 1.7x with the barrier, rows of 1024 gained 1.3-1.6x).
+const BAR_MIN: usize = 256;
+
+/// With BAR, hides the lanes from LLVM's SLP vectorizer at the end of a
+/// reduction loop. Seeing the accumulators flow straight into the halving tree,
+/// it vectorized the tree two floats wide and then built the whole loop from
+/// the same 2-float pieces (perf: `vmovsd` loads, `xmm` adds and max); behind
+/// the barrier the loop gets one full register per 16 lanes. The price is a
+/// store and reload of the lanes (a store-forwarding stall, ~20 cycles), paid
+/// once per leaf: worth it from BAR_MIN elements. Single thread on the
+/// reference machine: normalize_rows 1024x1024 195 -> 123 us, one row of
+/// 2^20 308 -> 206 us. The arithmetic and its order are unchanged.
+#[inline(always)]
+fn lanes_barrier<const BAR: bool, T>(lanes: T) -> T {
+    if BAR {
+        std::hint::black_box(lanes)
+    } else {
+        lanes
+    }
 }
 
 /// The largest lane, by halves (vector shuffles instead of a 16-step chain of
 /// dependent compares). Lanes are never NaN (a NaN is never selected into one),
 /// so the order does not matter and this is exact.
 #[inline(always)]
-fn tree_max(mut acc: [f32; LANES]) -> f32 {
+fn tree_max<const BAR: bool>(acc: [f32; LANES]) -> f32 {
+    let mut acc = lanes_barrier::<BAR, _>(acc);
     let mut w = LANES;
     while w > 1 {
         w /= 2;
@@ -278,7 +303,11 @@ fn tree_sum<const N: usize>(mut acc: [f32; N]) -> f32 {
 /// Writes out[i] = f(x[i]) and returns their sum, accumulated as `leaf_sum`
 /// does (LANES chains and a tree), for at most LEAF elements.
 #[inline(always)]
-fn leaf_map_sum(x: &[f32], out: &mut [MaybeUninit<f32>], f: impl Fn(f32) -> f32) -> f32 {
+fn leaf_map_sum<const BAR: bool>(
+    x: &[f32],
+    out: &mut [MaybeUninit<f32>],
+    f: impl Fn(f32) -> f32,
+) -> f32 {
     let mut acc = [0.0f32; LANES];
     let mut xc = x.chunks_exact(LANES);
     let mut oc = out.chunks_exact_mut(LANES);
@@ -297,7 +326,7 @@ fn leaf_map_sum(x: &[f32], out: &mut [MaybeUninit<f32>], f: impl Fn(f32) -> f32)
         o.write(e);
         t += e;
     }
-    tree_sum(acc) + t
+    tree_sum(lanes_barrier::<BAR, _>(acc)) + t
 }
 
 /// Pairwise summation of leaf sums without recursion (recursion would leave the
@@ -346,16 +375,16 @@ impl Pairwise {
 /// and summed; out *= 1 / sum. One exp per element; `x` is read from memory
 /// once, the second and third passes hit L1/L2.
 #[inline(always)]
-fn softmax_row<const FMA: bool>(x: &[f32], out: &mut [MaybeUninit<f32>]) {
+fn softmax_row<const FMA: bool, const BAR: bool>(x: &[f32], out: &mut [MaybeUninit<f32>]) {
     assert_eq!(x.len(), out.len());
-    let m = max_of(x, |v| v);
+    let m = max_of::<BAR>(x, |v| v);
     // One leaf: the pairwise total of a single sum is 0 + s = s, skip it.
     let total = if x.len() <= LEAF {
-        leaf_map_sum(x, out, |v| exp::<FMA>(v - m))
+        leaf_map_sum::<BAR>(x, out, |v| exp::<FMA>(v - m))
     } else {
         let mut sum = Pairwise::new();
         for (xs, os) in x.chunks(LEAF).zip(out.chunks_mut(LEAF)) {
-            sum.push(leaf_map_sum(xs, os, |v| exp::<FMA>(v - m)));
+            sum.push(leaf_map_sum::<BAR>(xs, os, |v| exp::<FMA>(v - m)));
         }
         sum.total()
     };
@@ -378,8 +407,14 @@ multiversion! {
             softmax_short_rows::<FMA>(x, cols, out);
             return;
         }
-        for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
-            softmax_row::<FMA>(xr, or);
+        if cols < BAR_MIN {
+            for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+                softmax_row::<FMA, false>(xr, or);
+            }
+        } else {
+            for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+                softmax_row::<FMA, true>(xr, or);
+            }
         }
     }
 }
@@ -421,10 +456,10 @@ fn softmax_short_rows<const FMA: bool>(x: &[f32], cols: usize, out: &mut [MaybeU
 multiversion! {
     /// (max, sum of e^(x - max)) of a piece of a long row, no writes.
     pub(crate) fn softmax_partial(x: &[f32]) -> (f32, f32) {
-        let m = max_of(x, |v| v);
+        let m = max_of::<true>(x, |v| v);
         let mut sum = Pairwise::new();
         for xs in x.chunks(LEAF) {
-            sum.push(leaf_sum(xs, |v| exp::<FMA>(v - m)));
+            sum.push(leaf_sum::<true>(xs, |v| exp::<FMA>(v - m)));
         }
         (m, sum.total())
     }
@@ -466,7 +501,7 @@ fn norm_scale(maxabs: f32) -> f32 {
 /// max |x| and the sum of x^2 of at most LEAF elements, in one pass, summed as
 /// `leaf_sum` does.
 #[inline(always)]
-fn leaf_maxabs_sumsq(x: &[f32]) -> (f32, f32) {
+fn leaf_maxabs_sumsq<const BAR: bool>(x: &[f32]) -> (f32, f32) {
     let mut m = [0.0f32; LANES];
     let mut acc = [0.0f32; LANES];
     let mut xc = x.chunks_exact(LANES);
@@ -485,9 +520,9 @@ fn leaf_maxabs_sumsq(x: &[f32]) -> (f32, f32) {
         mt = if a > mt { a } else { mt };
         t += v * v;
     }
-    let mx = tree_max(m);
+    let mx = tree_max::<BAR>(m);
     let mx = if mt > mx { mt } else { mx };
-    (mx, tree_sum(acc) + t)
+    (mx, tree_sum(lanes_barrier::<BAR, _>(acc)) + t)
 }
 
 /// (max |x|, sum of (x / pow2_floor(max |x|))^2) of a row or a piece of one.
@@ -498,15 +533,15 @@ fn leaf_maxabs_sumsq(x: &[f32]) -> (f32, f32) {
 /// both the max and the unscaled sum, rescaled exactly afterwards. Otherwise a
 /// second pass sums the scaled squares.
 #[inline(always)]
-fn normalize_partial_inline(x: &[f32]) -> (f32, f32) {
+fn normalize_partial_inline<const BAR: bool>(x: &[f32]) -> (f32, f32) {
     // One leaf: skip the pairwise counter (its total of one sum is that sum).
     let (a, q0) = if x.len() <= LEAF {
-        leaf_maxabs_sumsq(x)
+        leaf_maxabs_sumsq::<BAR>(x)
     } else {
         let mut a = 0.0f32;
         let mut q0 = Pairwise::new();
         for xs in x.chunks(LEAF) {
-            let (m, s) = leaf_maxabs_sumsq(xs);
+            let (m, s) = leaf_maxabs_sumsq::<BAR>(xs);
             a = if m > a { m } else { a };
             q0.push(s);
         }
@@ -523,7 +558,7 @@ fn normalize_partial_inline(x: &[f32]) -> (f32, f32) {
     }
     let mut q = Pairwise::new();
     for xs in x.chunks(LEAF) {
-        q.push(leaf_sum(xs, |v| {
+        q.push(leaf_sum::<BAR>(xs, |v| {
             let v = v * inv_c;
             v * v
         }));
@@ -551,9 +586,16 @@ multiversion! {
             normalize_short_rows(x, cols, out);
             return;
         }
-        for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
-            let (a, q) = normalize_partial_inline(xr);
-            normalize_apply_inline(xr, a, normalize_factor(q), or);
+        if cols < BAR_MIN {
+            for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+                let (a, q) = normalize_partial_inline::<false>(xr);
+                normalize_apply_inline(xr, a, normalize_factor(q), or);
+            }
+        } else {
+            for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+                let (a, q) = normalize_partial_inline::<true>(xr);
+                normalize_apply_inline(xr, a, normalize_factor(q), or);
+            }
         }
     }
 }
@@ -576,7 +618,7 @@ fn normalize_short_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
             .zip(scale.iter_mut())
             .zip(factor.iter_mut())
         {
-            (*c, *f) = normalize_partial_inline(row);
+            (*c, *f) = normalize_partial_inline::<false>(row);
         }
         for (c, f) in scale.iter_mut().zip(factor.iter_mut()) {
             *c = norm_scale(*c);
@@ -597,7 +639,7 @@ fn normalize_short_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
 
 multiversion! {
     pub(crate) fn normalize_partial(x: &[f32]) -> (f32, f32) {
-        normalize_partial_inline(x)
+        normalize_partial_inline::<true>(x)
     }
 }
 
