@@ -293,9 +293,11 @@ fn rows_columns_and_views(b: &dyn Backend) -> Outcome {
 /// Columns must equal the transpose's rows bit for bit also on arrays large
 /// enough to be split over threads, with column counts that leave partial
 /// panels, rows that leave partial leaves of a sum, and columns whose magnitudes
-/// (1e30, 1e-30) take normalize_rows' rescaling paths.
+/// (1e30, 1e-30) take normalize_rows' rescaling paths. (203, 97) puts both
+/// 203-long and 97-long rows through the CPU's four-rows-at-once normalize
+/// path (rows of 64 to 255) with rows left over after the last four.
 fn rows_columns_bit_exact_large(b: &dyn Backend) -> Outcome {
-    for (m, n) in [(600, 500), (1000, 131), (4100, 70)] {
+    for (m, n) in [(600, 500), (1000, 131), (4100, 70), (203, 97)] {
         let mut y = arr(m, n, 12, -8.0, 8.0);
         y.column_mut(3).mapv_inplace(|v| v * 1e30);
         y.column_mut(n - 2).mapv_inplace(|v| v * 1e-30);

@@ -525,6 +525,47 @@ fn leaf_maxabs_sumsq<const BAR: bool>(x: &[f32]) -> (f32, f32) {
     (mx, tree_sum(lanes_barrier::<BAR, _>(acc)) + t)
 }
 
+/// `leaf_maxabs_sumsq` of four rows of one leaf or less at once, each with its
+/// own lanes, steps and tree (the same bits as one at a time). Rows under 256
+/// gain nothing from `lanes_barrier`, and their 16 lanes alone come out of
+/// LLVM's SLP vectorizer two floats wide; four rows' lanes side by side are
+/// vectorized a full register per row, as in `matvec_rows`. Single thread on
+/// the reference machine: 8192 rows of 128 ~209 -> ~136 us, 4096 of 192 ~152
+/// -> ~93 us; rows of 32 lost (~156 -> ~207 us) and rows of 64 broke even
+/// (their time goes to the per-row tree, square root and divisions), so rows
+/// under 64 stay one at a time.
+#[inline(always)]
+fn leaf_maxabs_sumsq4(r: [&[f32]; 4]) -> [(f32, f32); 4] {
+    let n = r[0].len();
+    let full = n / LANES * LANES;
+    let mut m = [[0.0f32; LANES]; 4];
+    let mut acc = [[0.0f32; LANES]; 4];
+    for c in (0..full).step_by(LANES) {
+        for k in 0..4 {
+            let xv: &[f32; LANES] = r[k][c..c + LANES].try_into().expect("in range");
+            for j in 0..LANES {
+                let a = xv[j].abs();
+                m[k][j] = if a > m[k][j] { a } else { m[k][j] };
+                acc[k][j] += xv[j] * xv[j];
+            }
+        }
+    }
+    let mut out = [(0.0, 0.0); 4];
+    for k in 0..4 {
+        let mut mt = 0.0f32;
+        let mut t = 0.0f32;
+        for &v in &r[k][full..] {
+            let a = v.abs();
+            mt = if a > mt { a } else { mt };
+            t += v * v;
+        }
+        let mx = tree_max::<false>(m[k]);
+        let mx = if mt > mx { mt } else { mx };
+        out[k] = (mx, tree_sum(acc[k]) + t);
+    }
+    out
+}
+
 /// (max |x|, sum of (x / pow2_floor(max |x|))^2) of a row or a piece of one.
 ///
 /// Scaling by a power of two is exact, so when max |x| is within 2^-40..2^40 the
@@ -547,6 +588,13 @@ fn normalize_partial_inline<const BAR: bool>(x: &[f32]) -> (f32, f32) {
         }
         (a, q0.total())
     };
+    normalize_finish::<BAR>(x, a, q0)
+}
+
+/// `normalize_partial_inline` from the row's max |x| and unscaled sum of
+/// squares (summed as it sums them).
+#[inline(always)]
+fn normalize_finish<const BAR: bool>(x: &[f32], a: f32, q0: f32) -> (f32, f32) {
     let inv_c = norm_scale(a);
     // A NaN in the row is ignored by the max and carried by q0.
     if (2.0f32.powi(-40)..=2.0f32.powi(40)).contains(&a) {
@@ -586,8 +634,23 @@ multiversion! {
             normalize_short_rows(x, cols, out);
             return;
         }
-        if cols < BAR_MIN {
+        if cols < 64 {
             for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+                let (a, q) = normalize_partial_inline::<false>(xr);
+                normalize_apply_inline(xr, a, normalize_factor(q), or);
+            }
+        } else if cols < BAR_MIN {
+            let mut rows = x.chunks_exact(4 * cols);
+            let mut outs = out.chunks_exact_mut(4 * cols);
+            for (x4, o4) in (&mut rows).zip(&mut outs) {
+                let r = [&x4[..cols], &x4[cols..2 * cols], &x4[2 * cols..3 * cols], &x4[3 * cols..]];
+                let stats = leaf_maxabs_sumsq4(r);
+                for ((xr, or), (a, q0)) in r.into_iter().zip(o4.chunks_exact_mut(cols)).zip(stats) {
+                    let (a, q) = normalize_finish::<false>(xr, a, q0);
+                    normalize_apply_inline(xr, a, normalize_factor(q), or);
+                }
+            }
+            for (xr, or) in rows.remainder().chunks_exact(cols).zip(outs.into_remainder().chunks_exact_mut(cols)) {
                 let (a, q) = normalize_partial_inline::<false>(xr);
                 normalize_apply_inline(xr, a, normalize_factor(q), or);
             }
