@@ -1,36 +1,37 @@
 //! The CPU backend: ndarray arrays, with its own inner loops (`simd`): a
 //! vectorizable exp, one fused pass per op, the instruction set picked at run
-//! time, and rayon threads above a measured size. It is the reference the GPU
+//! time, and threads (`fork`) above a measured size. It is the reference the GPU
 //! results are checked against in examples and the demo (the tests check every
 //! backend against a float64 oracle instead, so a change here cannot move the
 //! yardstick).
 
+mod fork;
 mod simd;
 
 use std::mem::MaybeUninit;
 
 use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, Axis};
-use rayon::prelude::*;
 
 use crate::backend::{
     Backend, RowOp, check_inner, check_rows, check_same_len, check_same_shape, stable_sigmoid,
 };
 use crate::error::{Error, Result};
 
-/// Sizes (elements) from which two threads beat one, per kind of op: a rayon
-/// fork-join costs 10-20 us on the reference 2-core VM (waking the sleeping
-/// worker), so a piece of work must take longer than that on one core. Measured
-/// crossovers (examples run with one and two threads, sizes 2^10..2^19): exp-bound
-/// ops (sigmoid, its derivative, softmax: ~0.2-0.27 ns per element on one core)
-/// at 2^17; normalize_rows (~0.13 ns) at 2^18; multiply (~0.05 ns in cache, more
-/// once past L2) at 2^19.
-const PAR_MIN_EXP: usize = 1 << 17;
-const PAR_MIN_NORMALIZE: usize = 1 << 18;
-const PAR_MIN_MULTIPLY: usize = 1 << 19;
-/// Two-input reductions (dot, l1, l2) and matvec, in elements of each input.
-const PAR_MIN_REDUCE: usize = 1 << 18;
-/// Smallest piece handed to one rayon task.
-const GRAIN_MIN: usize = 1 << 14;
+/// Sizes (elements) from which two threads beat one, per kind of op. A job on
+/// `fork` costs ~1-3 us on the reference 2-core VM (rayon's fork-join from
+/// outside its pool cost 14-22 us, and these thresholds were 4x higher with
+/// it). Measured crossovers (one and two threads, sizes 2^11..2^19, fastest of
+/// 7 runs): exp-bound ops (sigmoid, its derivative,
+/// softmax: ~0.2-0.3 ns per element on one core) at 2^15; normalize_rows
+/// (~0.12 ns) at 2^16; multiply (~0.05 ns in cache) at 2^17.
+const PAR_MIN_EXP: usize = 1 << 15;
+const PAR_MIN_NORMALIZE: usize = 1 << 16;
+const PAR_MIN_MULTIPLY: usize = 1 << 17;
+/// Two-input reductions (dot, l1, l2) and matvec, in elements of each input
+/// (dot 2^17: 4.7 -> 3.9 us; matvec breaks even there, 2^18 halves its time).
+const PAR_MIN_REDUCE: usize = 1 << 17;
+/// Smallest piece handed to one thread at a time.
+const GRAIN_MIN: usize = 1 << 12;
 /// Rows at least this long are cut into pieces (threads within the row, and two
 /// passes over memory instead of three); shorter rows are processed whole, from
 /// cache.
@@ -48,7 +49,7 @@ pub struct Cpu;
 /// another process holds a core), never under GRAIN_MIN, a multiple of 64
 /// (whole cache lines).
 fn grain(n: usize) -> usize {
-    let pieces = rayon::current_num_threads() * 4;
+    let pieces = fork::threads() * 4;
     n.div_ceil(pieces).max(GRAIN_MIN).next_multiple_of(64)
 }
 
@@ -102,13 +103,11 @@ fn par_fill(
     fill: &(impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync),
 ) {
     let n = out.len();
-    if n < par_min || rayon::current_num_threads() == 1 {
+    if n < par_min || fork::threads() == 1 {
         fill(0, out);
     } else {
         let g = grain(n).next_multiple_of(align.max(1));
-        out.par_chunks_mut(g)
-            .enumerate()
-            .for_each(|(i, piece)| fill(i * g, piece));
+        fork::each(out.chunks_mut(g).collect(), |i, piece| fill(i * g, piece));
     }
 }
 
@@ -209,9 +208,9 @@ impl Backend for Cpu {
         let xs = contiguous(&x);
         let mut v = output(m);
         let out = &mut v.spare_capacity_mut()[..m];
-        if m * k >= PAR_MIN_REDUCE && m > 1 && rayon::current_num_threads() > 1 {
+        if m * k >= PAR_MIN_REDUCE && m > 1 && fork::threads() > 1 {
             let rows = (grain(m * k) / k.max(1)).max(1);
-            out.par_chunks_mut(rows).enumerate().for_each(|(i, o)| {
+            fork::each(out.chunks_mut(rows).collect(), |i, o| {
                 let r0 = i * rows;
                 simd::matvec_rows(&ws[r0 * k..(r0 + o.len()) * k], xs, o)
             });
@@ -299,7 +298,7 @@ fn columns(x: ArrayView2<'_, f32>, op: RowOp) -> Array2<f32> {
         RowOp::Normalize => (simd::normalize_cols as ColsKernel, PAR_MIN_NORMALIZE),
     };
     let mut out = Array2::<f32>::uninit((r, c));
-    let panel = |(p, mut o): (usize, ndarray::ArrayViewMut2<'_, MaybeUninit<f32>>)| {
+    let panel = |p: usize, mut o: ndarray::ArrayViewMut2<'_, MaybeUninit<f32>>| {
         let (j0, w) = (p * PANEL, o.ncols());
         let xr: Vec<&[f32]> = (0..r).map(|i| &xs[i * c + j0..i * c + j0 + w]).collect();
         let mut or: Vec<&mut [MaybeUninit<f32>]> = o
@@ -311,9 +310,9 @@ fn columns(x: ArrayView2<'_, f32>, op: RowOp) -> Array2<f32> {
     };
     let chunks = out.axis_chunks_iter_mut(Axis(1), PANEL);
     if r * c >= par_min {
-        chunks.into_par_iter().enumerate().for_each(panel);
+        fork::each(chunks.collect(), panel);
     } else {
-        chunks.enumerate().for_each(panel);
+        chunks.enumerate().for_each(|(p, o)| panel(p, o));
     }
     // SAFETY: the panels partition the columns, and both column kernels write
     // every element of every row slice they are given.
@@ -331,7 +330,9 @@ fn long_row(x: &[f32], out: &mut [MaybeUninit<f32>], op: RowOp) {
         RowOp::Softmax => (simd::softmax_partial, simd::softmax_merge),
         RowOp::Normalize => (simd::normalize_partial, simd::normalize_merge),
     };
-    let parts: Vec<Partial> = x.par_chunks(ROW_PIECE).map(partial).collect();
+    let parts: Vec<Partial> = fork::map(x.len().div_ceil(ROW_PIECE), |i| {
+        partial(&x[i * ROW_PIECE..x.len().min((i + 1) * ROW_PIECE)])
+    });
     let (m, s) = tree(&parts, merge);
     match op {
         RowOp::Softmax => {
@@ -367,7 +368,7 @@ fn tree(p: &[Partial], merge: Merge) -> Partial {
 /// and of the final tree, fixed so that the result depends on the input only,
 /// never on the thread count or on whether threads were used. 2^16 is 128
 /// leaves of `simd::PAIR_LEAF` (a whole pairwise tree): 512 KiB of input, long
-/// enough that a rayon task is ~10 us at memory speed.
+/// enough that a piece is ~10 us at memory speed.
 const CHUNK: usize = 1 << 16;
 const _: () = assert!(CHUNK.is_multiple_of(simd::PAIR_LEAF));
 
@@ -388,11 +389,11 @@ fn reduce(
     match (a.as_slice(), b.as_slice()) {
         (Some(xa), Some(xb)) if n <= CHUNK => kernel(xa, xb),
         (Some(xa), Some(xb)) => {
-            let sums: Vec<f32> = if n >= PAR_MIN_REDUCE && rayon::current_num_threads() > 1 {
-                xa.par_chunks(CHUNK)
-                    .zip(xb.par_chunks(CHUNK))
-                    .map(|(p, q)| kernel(p, q))
-                    .collect()
+            let sums: Vec<f32> = if n >= PAR_MIN_REDUCE && fork::threads() > 1 {
+                fork::map(n.div_ceil(CHUNK), |i| {
+                    let r = i * CHUNK..n.min((i + 1) * CHUNK);
+                    kernel(&xa[r.clone()], &xb[r])
+                })
             } else {
                 xa.chunks(CHUNK)
                     .zip(xb.chunks(CHUNK))
