@@ -30,6 +30,9 @@ const PAR_MIN_MULTIPLY: usize = 1 << 17;
 /// Two-input reductions (dot, l1, l2) and matvec, in elements of each input
 /// (dot 2^17: 4.7 -> 3.9 us; matvec breaks even there, 2^18 halves its time).
 const PAR_MIN_REDUCE: usize = 1 << 17;
+/// matmul's m * n * k from which gemm runs on several threads (its own rayon
+/// split): 160^3 went 256 -> 332 GFLOP/s with two, 128^3 gained nothing.
+const PAR_MIN_MATMUL: usize = 1 << 22;
 /// Smallest piece handed to one thread at a time.
 const GRAIN_MIN: usize = 1 << 12;
 /// Rows at least this long are cut into pieces (threads within the row, and two
@@ -223,14 +226,59 @@ impl Backend for Cpu {
         Ok(Array1::from(v))
     }
 
-    // ndarray's dot runs the matrixmultiply crate's blocked sgemm (AVX2/FMA kernels
-    // picked at run time; its `threading` feature, enabled in Cargo.toml, uses up to
-    // 4 threads). Chosen by measuring against the `gemm` crate on this machine:
-    // 2048^3 at ~210 GFLOP/s vs ~130 (gemm 0.18, which uses no AVX-512 on stable).
-    // Each output is a sequential f32 sum over k (error bound gamma_k).
+    /// The `gemm` crate (0.19, `x86-v4`: AVX-512 kernels picked at run time),
+    /// chosen by measuring it against matrixmultiply with threads (ndarray's
+    /// `dot`, used before) on the reference machine: 435-513 vs 346-410
+    /// GFLOP/s at 256-2048, 240 vs 150-290 at 64-128 single-threaded.
+    /// Inputs in other layouts are copied to row-major once (O(mk + kn) next
+    /// to O(mnk)). Every output is an f32 sum of its k products in some order
+    /// (blocked over k, with FMA): within gamma_k of exact.
     fn matmul(&self, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
         check_inner("matmul", a.shape(), b.shape(), 2)?;
-        Ok(a.dot(&b))
+        let ((m, k), n) = (a.dim(), b.ncols());
+        let mut c = Array2::<f32>::zeros((m, n));
+        if m == 0 || n == 0 || k == 0 {
+            return Ok(c);
+        }
+        let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
+        let (xa, xb) = (contiguous(&a), contiguous(&b));
+        let threads = fork::threads();
+        let parallelism = if m * n * k >= PAR_MIN_MATMUL && threads > 1 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        let row = |cols: usize| isize::try_from(cols).expect("a row fits in memory");
+        let dst = c.as_slice_mut().expect("a new array is row-major");
+        // SAFETY: every pointer comes from a live row-major slice of exactly
+        // the extent described: lhs m x k (row stride k), rhs k x n (row
+        // stride n), dst m x n (row stride n), column stride 1. dst is a fresh
+        // allocation, so it aliases neither input, and it is only written:
+        // read_dst = false makes gemm ignore its contents (dst = 1 * lhs * rhs).
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                row(n),
+                false,
+                xa.as_ptr(),
+                1,
+                row(k),
+                xb.as_ptr(),
+                1,
+                row(n),
+                0.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+        Ok(c)
     }
 
     fn l1(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32> {
