@@ -136,13 +136,13 @@ fn sum_depth(backend: &str, n: usize) -> f64 {
 }
 
 /// d for one matmul or matvec output with inner dimension k: naive sums in float64;
-/// the cpu's sgemm (matrixmultiply) and the gpu's tiled kernel add the k products
-/// of each output one after another (gamma_k); the gpu's matvec has fewer (k / 256
-/// per lane, then 8) but k + 8 covers both. The cpu's matvec sums each row as its
-/// dot sums one chunk (`sum_depth`) when W is row-major, and with ndarray's
-/// general-stride product otherwise; k + 8 covers both as well (no term of a sum
-/// of k goes through more than k - 1 adds, whatever the order), so it stays the
-/// bound for the cpu's matvec too.
+/// the cpu's gemm (blocked over k) and the gpu's tiled kernel add the k products
+/// of each output in sequence within blocks (gamma_k at most); the gpu's matvec
+/// has fewer (k / 256 per lane, then 8) but k + 8 covers both. The cpu's matvec
+/// uses gemm's gemv (128 lanes of k / 128 terms) for rows up to 2^14, sums longer
+/// rows as its dot sums one chunk (`sum_depth`), and takes ndarray's
+/// general-stride product for other layouts; k + 8 covers all of them (no term of
+/// a sum of k goes through more than k - 1 adds, whatever the order).
 fn product_depth(backend: &str, k: usize) -> f64 {
     match backend {
         "naive" => 1.0,
