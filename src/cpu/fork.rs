@@ -8,9 +8,10 @@
 //! VM that round trip measured 14-22 us (a two-piece `par_chunks_mut` of no
 //! work), longer than a whole 10^6-element matvec; a spinning helper answered
 //! in 0.6 us. Here the caller works on its job from the start, and a helper
-//! that finished a job less than `SPIN` ago joins within about a microsecond.
-//! The cost is that `SPIN` of busy waiting per helper after each job, as
-//! OpenBLAS's and OpenMP's workers do.
+//! that finished a job less than `spin()` ago joins within about a
+//! microsecond. The cost is that spin (200 us unless GPU_BASICS_CPU_SPIN_US
+//! sets it) of busy waiting per helper after each job, as OpenBLAS's and
+//! OpenMP's workers do.
 //!
 //! One job runs at a time. A job started while another is running (from
 //! another thread, or from inside a piece) goes to rayon instead, so nothing
@@ -24,8 +25,26 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-/// How long a helper spins after its last job before it parks.
-const SPIN: Duration = Duration::from_micros(200);
+/// How long a helper spins after its last job before it parks, unless
+/// GPU_BASICS_CPU_SPIN_US says otherwise (0: park at once, every job then pays
+/// the wake-up).
+const SPIN_DEFAULT_US: u64 = 200;
+
+fn spin() -> Duration {
+    static SPIN: OnceLock<Duration> = OnceLock::new();
+    *SPIN.get_or_init(|| {
+        Duration::from_micros(parse_spin(
+            std::env::var("GPU_BASICS_CPU_SPIN_US").ok().as_deref(),
+        ))
+    })
+}
+
+/// The spin in microseconds from the variable's value: unset or not a number
+/// gives the default.
+fn parse_spin(v: Option<&str>) -> u64 {
+    v.and_then(|v| v.trim().parse().ok())
+        .unwrap_or(SPIN_DEFAULT_US)
+}
 /// Set in `Pool::state` while the job may be entered; the bits below count the
 /// helpers inside it.
 const OPEN: usize = 1 << (usize::BITS - 1);
@@ -105,6 +124,7 @@ fn helpers() -> &'static [Thread] {
 
 fn helper(pool: &'static Pool) {
     let mut seen = pool.epoch.load(Ordering::Acquire);
+    let spin = spin();
     loop {
         let mut idle_since = Instant::now();
         let mut spins = 0u32;
@@ -115,7 +135,7 @@ fn helper(pool: &'static Pool) {
                 break;
             }
             spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(256) && idle_since.elapsed() > SPIN {
+            if spins.is_multiple_of(256) && idle_since.elapsed() >= spin {
                 // SeqCst pairs with `run`: either this load sees the new
                 // epoch, or `run` sees this helper counted and unparks it.
                 pool.sleeping.fetch_add(1, Ordering::SeqCst);
@@ -258,6 +278,14 @@ pub(crate) fn map<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU32;
+
+    #[test]
+    fn spin_from_the_environment() {
+        assert_eq!(parse_spin(None), SPIN_DEFAULT_US);
+        assert_eq!(parse_spin(Some("0")), 0);
+        assert_eq!(parse_spin(Some(" 50 ")), 50);
+        assert_eq!(parse_spin(Some("fast")), SPIN_DEFAULT_US);
+    }
 
     #[test]
     fn every_index_once() {
