@@ -17,6 +17,7 @@
 //! another thread, or from inside a piece) goes to rayon instead, so nothing
 //! ever waits on this pool while holding it.
 
+use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -53,7 +54,8 @@ struct Job<'a> {
     f: &'a (dyn Fn(usize) + Sync),
     n: usize,
     next: AtomicUsize,
-    panicked: AtomicBool,
+    /// The first panic of a piece on a helper, raised again by the caller.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 impl Job<'_> {
@@ -81,6 +83,9 @@ struct Pool {
     sleeping: AtomicUsize,
     /// Held by the thread whose job is running.
     busy: AtomicBool,
+    /// Helpers the open job takes: the caller's `threads()` - 1, so that a
+    /// caller inside a smaller rayon pool (`install`) gets no more threads here.
+    limit: AtomicUsize,
     helpers: OnceLock<Vec<Thread>>,
 }
 
@@ -90,6 +95,7 @@ static POOL: Pool = Pool {
     epoch: AtomicUsize::new(0),
     sleeping: AtomicUsize::new(0),
     busy: AtomicBool::new(false),
+    limit: AtomicUsize::new(0),
     helpers: OnceLock::new(),
 };
 
@@ -149,23 +155,37 @@ fn helper(pool: &'static Pool) {
             }
         }
         if let Some(job) = enter(pool) {
+            // Counted out on every path out of this block, unwinding included.
+            let _leave = Leave(pool);
             // A panicking piece must not kill the helper nor leave the caller
             // waiting: it is caught here and raised again by the caller.
-            if panic::catch_unwind(AssertUnwindSafe(|| job.work())).is_err() {
-                job.panicked.store(true, Ordering::Relaxed);
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| job.work())) {
                 // No more pieces: the caller finishes and reports.
                 job.next.store(job.n, Ordering::Relaxed);
+                job.panic
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(p);
             }
-            pool.state.fetch_sub(1, Ordering::Release);
         }
     }
 }
 
-/// The open job, with this helper counted inside it; None if it has closed.
+/// Counts a helper out of the job it entered.
+struct Leave(&'static Pool);
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        self.0.state.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// The open job, with this helper counted inside it; None if it has closed
+/// or has all the helpers it takes.
 fn enter(pool: &Pool) -> Option<&Job<'static>> {
     let mut s = pool.state.load(Ordering::Acquire);
     loop {
-        if s & OPEN == 0 {
+        if s & OPEN == 0 || s & !OPEN >= pool.limit.load(Ordering::Relaxed) {
             return None;
         }
         match pool
@@ -225,23 +245,40 @@ pub(crate) fn run(n: usize, f: &(dyn Fn(usize) + Sync)) {
         f,
         n,
         next: AtomicUsize::new(0),
-        panicked: AtomicBool::new(false),
+        panic: Mutex::new(None),
     };
     // The count is zero here: the previous job's `Close` waited for it.
     POOL.job.store(
         &job as *const Job<'_> as *mut Job<'static>,
         Ordering::Release,
     );
+    POOL.limit.store(threads() - 1, Ordering::Relaxed);
     POOL.state.store(OPEN, Ordering::Release);
     let close = Close;
+    // Dropped before `close` waits: a panic in the caller's own piece leaves
+    // the helpers no more pieces to start.
+    let stop = StopOnPanic(&job);
     POOL.epoch.fetch_add(1, Ordering::SeqCst);
     if POOL.sleeping.load(Ordering::SeqCst) > 0 {
         helpers.iter().for_each(Thread::unpark);
     }
     job.work();
+    drop(stop);
     drop(close);
-    if job.panicked.load(Ordering::Relaxed) {
-        panic!("a CPU kernel panicked on a helper thread");
+    let panic = job.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(p) = panic {
+        panic::resume_unwind(p);
+    }
+}
+
+/// On unwinding, takes the job's remaining pieces away.
+struct StopOnPanic<'a, 'b>(&'a Job<'b>);
+
+impl Drop for StopOnPanic<'_, '_> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0.next.store(self.0.n, Ordering::Relaxed);
+        }
     }
 }
 
@@ -348,7 +385,9 @@ mod tests {
                     }
                 })
             });
-            assert!(r.is_err());
+            let p = r.expect_err("the panic reaches the caller");
+            // The piece's own payload, wherever the piece ran.
+            assert_eq!(p.downcast_ref::<&str>(), Some(&"piece 37"));
         }
         assert_eq!(map(10, |i| i + 1), (1..=10).collect::<Vec<_>>());
     }
