@@ -211,7 +211,12 @@ impl Backend for Cpu {
         let mut v = output(m);
         let out = &mut v.spare_capacity_mut()[..m];
         if m * k >= PAR_MIN_REDUCE && m > 1 && fork::threads() > 1 {
-            let rows = (grain(m * k) / k.max(1)).max(1);
+            // One contiguous block of rows per thread, not grain()'s four:
+            // the caller takes the first block and the helper the second,
+            // call after call. Each core streaming its own half of W ran
+            // 3162^2 in ~360 us against ~440 with eight pieces handed out
+            // (four alternating runs of each, one outlier at 643 us).
+            let rows = m.div_ceil(fork::threads());
             fork::each(out.chunks_mut(rows).collect(), |i, o| {
                 let r0 = i * rows;
                 matvec_piece(&ws[r0 * k..(r0 + o.len()) * k], xs, o)
