@@ -641,6 +641,17 @@ fn nan_and_inf_propagate(b: &dyn Backend) -> Outcome {
     if got.iter().enumerate().any(|(i, v)| v.is_nan() != (i == 66)) {
         return Err(fail(format!("matvec: NaN not only in row 66: {got}")));
     }
+    // Rows past 2^14 columns take the CPU's own kernel, whose row tails read a
+    // whole lane vector on into the next row: a NaN at the start of row 2
+    // must stay in row 2 (16393 = 512 * 32 + 9 leaves a 9-element tail).
+    let mut w = matrix(6, 16_393, 76);
+    w[[2, 0]] = f32::NAN;
+    let got = b.matvec(w.view(), vector(16_393, 77, -1.0, 1.0).view())?;
+    if got.iter().enumerate().any(|(i, v)| v.is_nan() != (i == 2)) {
+        return Err(fail(format!(
+            "matvec, long rows: NaN not only in row 2: {got}"
+        )));
+    }
     let got = b.outer(x.slice(s![515..520]), y.slice(s![..3]))?;
     if got
         .indexed_iter()
