@@ -611,21 +611,21 @@ pub fn bench(args: &Args) -> Result<(), String> {
             })
         };
         for b in &hosts {
-            if b.name() == "naive" {
-                if let Some(&(n0, t0)) = naive_seen.get(&op) {
-                    let predicted = t0 * elements as f64 / n0 as f64;
-                    if predicted > cfg.naive_budget {
-                        skipped.push(Skip {
-                            op: op.name().into(),
-                            shape: shape.clone(),
-                            backend: "naive".into(),
-                            reason: format!(
-                                "predicted {predicted:.2} s per call, over the {} s budget",
-                                cfg.naive_budget
-                            ),
-                        });
-                        continue;
-                    }
+            if b.name() == "naive"
+                && let Some(&(n0, t0)) = naive_seen.get(&op)
+            {
+                let predicted = t0 * elements as f64 / n0 as f64;
+                if predicted > cfg.naive_budget {
+                    skipped.push(Skip {
+                        op: op.name().into(),
+                        shape: shape.clone(),
+                        backend: "naive".into(),
+                        reason: format!(
+                            "predicted {predicted:.2} s per call, over the {} s budget",
+                            cfg.naive_budget
+                        ),
+                    });
+                    continue;
                 }
             }
             let secs = measure(&cfg, || {

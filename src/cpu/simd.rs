@@ -10,6 +10,9 @@
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 /// Instruction-set level of the running CPU, as picked by `level()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -624,10 +627,21 @@ fn normalize_apply_inline(x: &[f32], maxabs: f32, f: f32, out: &mut [MaybeUninit
     }
 }
 
+/// normalize_rows of each row of a row-major block of rows of length `cols`:
+/// max |x|, sum of scaled squares, scaled write; the row is re-read from cache.
+pub(crate) fn normalize_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
+    #[cfg(target_arch = "x86_64")]
+    if level() == Level::Avx512 && (64..BAR_MIN).contains(&cols) {
+        // SAFETY: level() is Avx512 only when the CPU reports every feature
+        // the function is compiled with.
+        unsafe { avx512::normalize_rows(x, cols, out) };
+        return;
+    }
+    normalize_rows_portable(x, cols, out)
+}
+
 multiversion! {
-    /// normalize_rows of each row of a row-major block of rows of length `cols`:
-    /// max |x|, sum of scaled squares, scaled write; the row is re-read from cache.
-    pub(crate) fn normalize_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
+    fn normalize_rows_portable(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
         // Callers rely on every element of `out` being written: whole rows only.
         assert!(x.len() == out.len() && cols > 0 && out.len().is_multiple_of(cols));
         if cols < LANES {
@@ -1332,6 +1346,61 @@ mod tests {
             assert_eq!(e(f32::INFINITY), f32::INFINITY);
             assert_eq!(e(100.0), f32::INFINITY);
             assert!(e(-100.0) > 0.0, "subnormal results are kept");
+        }
+    }
+
+    /// The hand-written AVX-512 normalize_rows (rows of 64..255) must give the
+    /// portable code's bits: same lanes, same tree, same tail order. Rows hold
+    /// a NaN, an inf, zeros, values past 2^40 and under 2^-40 (the second
+    /// pass), and row counts that leave 1-3 rows for the last group of four.
+    #[test]
+    fn normalize_rows_avx512_same_bits_as_portable() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if level() != Level::Avx512 {
+                eprintln!("skipped: this CPU (or GPU_BASICS_CPU_SIMD) has no AVX-512");
+                return;
+            }
+            let mut s = 0x2545_F491_4F6C_DD1Du64;
+            let mut rnd = move || {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+            };
+            let special = |r: usize, c: usize, v: f32| match r % 7 {
+                1 if c == 3 => f32::NAN,
+                2 if c == 5 => f32::INFINITY,
+                3 => 0.0,
+                4 => v * 1e30,
+                5 => v * 1e-30,
+                _ => v,
+            };
+            for cols in [64, 65, 79, 80, 100, 128, 200, 255] {
+                for rows in [1, 2, 3, 4, 5, 7, 8, 9, 15] {
+                    let x: Vec<f32> = (0..rows * cols)
+                        .map(|i| special(i / cols, i % cols, rnd()))
+                        .collect();
+                    let run = |f: fn(&[f32], usize, &mut [MaybeUninit<f32>])| {
+                        let mut out = vec![MaybeUninit::new(f32::NAN); x.len()];
+                        f(&x, cols, &mut out);
+                        out.iter()
+                            // SAFETY: every element was initialized (NaN) above.
+                            .map(|v| unsafe { v.assume_init() }.to_bits())
+                            .collect::<Vec<u32>>()
+                    };
+                    let (got, want) = (run(normalize_rows), run(normalize_rows_portable));
+                    if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+                        panic!(
+                            "{rows} x {cols}: [{}, {}] is {:e}, portable {:e}",
+                            i / cols,
+                            i % cols,
+                            f32::from_bits(got[i]),
+                            f32::from_bits(want[i])
+                        );
+                    }
+                }
+            }
         }
     }
 
