@@ -401,9 +401,20 @@ fn softmax_row<const FMA: bool, const BAR: bool>(x: &[f32], out: &mut [MaybeUnin
     }
 }
 
+/// Softmax of each row of a row-major block of rows of length `cols`.
+pub(crate) fn softmax_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
+    #[cfg(target_arch = "x86_64")]
+    if level() == Level::Avx512 && (LANES..BAR_MIN).contains(&cols) {
+        // SAFETY: level() is Avx512 only when the CPU reports every feature
+        // the function is compiled with.
+        unsafe { avx512::softmax_rows(x, cols, out) };
+        return;
+    }
+    softmax_rows_portable(x, cols, out)
+}
+
 multiversion! {
-    /// Softmax of each row of a row-major block of rows of length `cols`.
-    pub(crate) fn softmax_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
+    fn softmax_rows_portable(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
         // Callers rely on every element of `out` being written: whole rows only.
         assert!(x.len() == out.len() && cols > 0 && out.len().is_multiple_of(cols));
         if cols < LANES {
@@ -631,7 +642,7 @@ fn normalize_apply_inline(x: &[f32], maxabs: f32, f: f32, out: &mut [MaybeUninit
 /// max |x|, sum of scaled squares, scaled write; the row is re-read from cache.
 pub(crate) fn normalize_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
     #[cfg(target_arch = "x86_64")]
-    if level() == Level::Avx512 && (64..BAR_MIN).contains(&cols) {
+    if level() == Level::Avx512 && (LANES..BAR_MIN).contains(&cols) {
         // SAFETY: level() is Avx512 only when the CPU reports every feature
         // the function is compiled with.
         unsafe { avx512::normalize_rows(x, cols, out) };
@@ -1349,12 +1360,13 @@ mod tests {
         }
     }
 
-    /// The hand-written AVX-512 normalize_rows (rows of 64..255) must give the
-    /// portable code's bits: same lanes, same tree, same tail order. Rows hold
-    /// a NaN, an inf, zeros, values past 2^40 and under 2^-40 (the second
-    /// pass), and row counts that leave 1-3 rows for the last group of four.
+    /// The hand-written AVX-512 normalize_rows and softmax_rows (rows of
+    /// 16..255) must give the portable code's bits: same lanes, same tree,
+    /// same tail order. Rows hold a NaN, an inf, zeros, values past 2^40 and
+    /// under 2^-40 (normalize's second pass, softmax's exp underflow), and row
+    /// counts that leave 1-3 rows for the last group of four.
     #[test]
-    fn normalize_rows_avx512_same_bits_as_portable() {
+    fn row_kernels_avx512_same_bits_as_portable() {
         #[cfg(target_arch = "x86_64")]
         {
             if level() != Level::Avx512 {
@@ -1376,7 +1388,7 @@ mod tests {
                 5 => v * 1e-30,
                 _ => v,
             };
-            for cols in [64, 65, 79, 80, 100, 128, 200, 255] {
+            for cols in [16, 17, 31, 32, 63, 64, 65, 79, 80, 100, 128, 200, 255] {
                 for rows in [1, 2, 3, 4, 5, 7, 8, 9, 15] {
                     let x: Vec<f32> = (0..rows * cols)
                         .map(|i| special(i / cols, i % cols, rnd()))
@@ -1389,15 +1401,22 @@ mod tests {
                             .map(|v| unsafe { v.assume_init() }.to_bits())
                             .collect::<Vec<u32>>()
                     };
-                    let (got, want) = (run(normalize_rows), run(normalize_rows_portable));
-                    if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
-                        panic!(
-                            "{rows} x {cols}: [{}, {}] is {:e}, portable {:e}",
-                            i / cols,
-                            i % cols,
-                            f32::from_bits(got[i]),
-                            f32::from_bits(want[i])
-                        );
+                    type Kernel = fn(&[f32], usize, &mut [MaybeUninit<f32>]);
+                    let pairs: [(&str, Kernel, Kernel); 2] = [
+                        ("normalize_rows", normalize_rows, normalize_rows_portable),
+                        ("softmax_rows", softmax_rows, softmax_rows_portable),
+                    ];
+                    for (op, fast, portable) in pairs {
+                        let (got, want) = (run(fast), run(portable));
+                        if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+                            panic!(
+                                "{op} {rows} x {cols}: [{}, {}] is {:e}, portable {:e}",
+                                i / cols,
+                                i % cols,
+                                f32::from_bits(got[i]),
+                                f32::from_bits(want[i])
+                            );
+                        }
                     }
                 }
             }

@@ -1,17 +1,18 @@
 //! AVX-512 by hand, where the portable loops lost to LLVM's code generation.
 //!
-//! Rows of 64 to 255 floats spend as long on their two 16-lane trees (max and
-//! sum) as on their elements. Written portably, LLVM spills the lanes of the
-//! four rows in flight to the stack and folds them with scalar loads and adds
-//! (perf: `vmovss`/`vaddss` from `%rsp`); here the four rows' trees are folded
-//! together in registers, two shuffles and one add or max per level. The
-//! arithmetic and its order are the portable code's (`leaf_maxabs_sumsq4`,
-//! `tree_sum`, `tree_max`), so the results are the same bits.
+//! Rows of 16 to 255 floats (one leaf) spend as long on their two 16-lane
+//! trees (max, sum) as on their elements. Written portably, LLVM folds the
+//! trees with scalar loads and adds from the stack (perf: `vmovss`/`vaddss`
+//! from `%rsp`) and, for softmax, builds the max loop from 2-float pieces;
+//! here four rows at a time keep their lanes in registers and their trees are
+//! folded together, two shuffles and one add or max per level. The arithmetic
+//! and its order are the portable code's (`leaf_maxabs_sumsq4`, `max_of`,
+//! `leaf_map_sum`, `tree_sum`, `tree_max`), so the results are the same bits.
 
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-use super::{LANES, normalize_apply_inline, normalize_factor, normalize_finish};
+use super::{LANES, LEAF, exp, normalize_apply_inline, normalize_factor, normalize_finish};
 
 /// Loads 16 floats.
 #[target_feature(enable = "avx512f")]
@@ -95,20 +96,80 @@ fn maxabs_sumsq4(r: [&[f32]; 4]) -> [(f32, f32); 4] {
     out
 }
 
-/// `normalize_rows` for rows of 64..LEAF floats (at most one leaf each), four
-/// rows at a time; a last group of fewer than four repeats its last row (its
-/// result is computed twice and written once).
+/// Four rows of `cols` from a group of at most four; a last group of fewer
+/// repeats its last row (computed twice, written once).
+#[inline(always)]
+fn rows4(x4: &[f32], cols: usize) -> [&[f32]; 4] {
+    let n = x4.len() / cols;
+    let row = |k: usize| &x4[k.min(n - 1) * cols..][..cols];
+    [row(0), row(1), row(2), row(3)]
+}
+
+/// Checks the callers' contract: whole rows of at most one leaf.
+fn check(x: &[f32], cols: usize, out: &[MaybeUninit<f32>]) {
+    assert!(x.len() == out.len() && cols > 0 && out.len().is_multiple_of(cols));
+    assert!(cols <= LEAF);
+}
+
+/// `normalize_rows` for rows of LANES..LEAF floats, four at a time.
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 pub(super) fn normalize_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
-    assert!(x.len() == out.len() && cols > 0 && out.len().is_multiple_of(cols));
-    assert!(cols <= super::LEAF);
+    check(x, cols, out);
     for (x4, o4) in x.chunks(4 * cols).zip(out.chunks_mut(4 * cols)) {
-        let n = x4.len() / cols;
-        let row = |k: usize| &x4[k.min(n - 1) * cols..][..cols];
-        let stats = maxabs_sumsq4([row(0), row(1), row(2), row(3)]);
+        let rows = rows4(x4, cols);
+        let stats = maxabs_sumsq4(rows);
         for ((k, or), (a, q0)) in o4.chunks_exact_mut(cols).enumerate().zip(stats) {
-            let (a, q) = normalize_finish::<false>(row(k), a, q0);
-            normalize_apply_inline(row(k), a, normalize_factor(q), or);
+            let (a, q) = normalize_finish::<false>(rows[k], a, q0);
+            normalize_apply_inline(rows[k], a, normalize_factor(q), or);
+        }
+    }
+}
+
+/// `softmax_rows` (`softmax_row` with FMA) for rows of LANES..LEAF floats,
+/// four at a time: max (as `max_of`), e^(x - max) into a scratch row while
+/// summing it (as `leaf_map_sum`), then e / sum into the output.
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+pub(super) fn softmax_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
+    check(x, cols, out);
+    let full = cols / LANES * LANES;
+    let mut e = [[0.0f32; LEAF]; 4];
+    for (x4, o4) in x.chunks(4 * cols).zip(out.chunks_mut(4 * cols)) {
+        let rows = rows4(x4, cols);
+        let mut m = [_mm512_set1_ps(f32::MIN); 4];
+        for c in (0..full).step_by(LANES) {
+            for k in 0..4 {
+                // As in max_of: a NaN element leaves the lane as it was.
+                m[k] = _mm512_max_ps(load16(&rows[k][c..c + LANES]), m[k]);
+            }
+        }
+        let mut mx = fold4(m, |a, b| _mm512_max_ps(a, b));
+        for k in 0..4 {
+            let mt = rows[k][full..]
+                .iter()
+                .fold(f32::MIN, |m, &v| if v > m { v } else { m });
+            mx[k] = if mx[k] > mt { mx[k] } else { mt };
+        }
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for c in (0..full).step_by(LANES) {
+            for k in 0..4 {
+                let (xs, es) = (&rows[k][c..c + LANES], &mut e[k][c..c + LANES]);
+                for j in 0..LANES {
+                    es[j] = exp::<true>(xs[j] - mx[k]);
+                }
+                acc[k] = _mm512_add_ps(acc[k], load16(es));
+            }
+        }
+        let sums = fold4(acc, |a, b| _mm512_add_ps(a, b));
+        for ((k, or), sum) in o4.chunks_exact_mut(cols).enumerate().zip(sums) {
+            let mut t = 0.0f32;
+            for j in full..cols {
+                e[k][j] = exp::<true>(rows[k][j] - mx[k]);
+                t += e[k][j];
+            }
+            let inv = 1.0 / (sum + t);
+            for (o, &v) in or.iter_mut().zip(&e[k][..cols]) {
+                o.write(v * inv);
+            }
         }
     }
 }
