@@ -404,13 +404,10 @@ fn softmax_row<const FMA: bool, const BAR: bool>(x: &[f32], out: &mut [MaybeUnin
 /// Softmax of each row of a row-major block of rows of length `cols`.
 pub(crate) fn softmax_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
     #[cfg(target_arch = "x86_64")]
-    if level() == Level::Avx512 && (LANES..BAR_MIN).contains(&cols) {
-        // SAFETY: level() is Avx512 only when the CPU reports every feature
-        // the function is compiled with.
-        unsafe { avx512::softmax_rows(x, cols, out) };
-        return;
-    }
-    softmax_rows_portable(x, cols, out)
+    let fast = avx512::softmax_rows as RowKernelAvx512;
+    #[cfg(not(target_arch = "x86_64"))]
+    let fast = ();
+    row_kernel(x, cols, out, fast, softmax_rows_portable)
 }
 
 multiversion! {
@@ -527,16 +524,25 @@ fn leaf_maxabs_sumsq<const BAR: bool>(x: &[f32]) -> (f32, f32) {
             acc[j] += xv[j] * xv[j];
         }
     }
+    with_tail_maxabs_sumsq(
+        tree_max::<BAR>(m),
+        tree_sum(lanes_barrier::<BAR, _>(acc)),
+        xc.remainder(),
+    )
+}
+
+/// (max |x|, sum of x^2) from the lanes' max and sum and the elements past the
+/// last whole LANES, taken one by one and added after the tree.
+#[inline(always)]
+fn with_tail_maxabs_sumsq(lanes_max: f32, lanes_sum: f32, tail: &[f32]) -> (f32, f32) {
     let mut mt = 0.0f32;
     let mut t = 0.0f32;
-    for &v in xc.remainder() {
+    for &v in tail {
         let a = v.abs();
         mt = if a > mt { a } else { mt };
         t += v * v;
     }
-    let mx = tree_max::<BAR>(m);
-    let mx = if mt > mx { mt } else { mx };
-    (mx, tree_sum(lanes_barrier::<BAR, _>(acc)) + t)
+    (if mt > lanes_max { mt } else { lanes_max }, lanes_sum + t)
 }
 
 /// `leaf_maxabs_sumsq` of four rows of one leaf or less at once, each with its
@@ -566,16 +572,7 @@ fn leaf_maxabs_sumsq4(r: [&[f32]; 4]) -> [(f32, f32); 4] {
     }
     let mut out = [(0.0, 0.0); 4];
     for k in 0..4 {
-        let mut mt = 0.0f32;
-        let mut t = 0.0f32;
-        for &v in &r[k][full..] {
-            let a = v.abs();
-            mt = if a > mt { a } else { mt };
-            t += v * v;
-        }
-        let mx = tree_max::<false>(m[k]);
-        let mx = if mt > mx { mt } else { mx };
-        out[k] = (mx, tree_sum(acc[k]) + t);
+        out[k] = with_tail_maxabs_sumsq(tree_max::<false>(m[k]), tree_sum(acc[k]), &r[k][full..]);
     }
     out
 }
@@ -642,13 +639,36 @@ fn normalize_apply_inline(x: &[f32], maxabs: f32, f: f32, out: &mut [MaybeUninit
 /// max |x|, sum of scaled squares, scaled write; the row is re-read from cache.
 pub(crate) fn normalize_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
     #[cfg(target_arch = "x86_64")]
+    let fast = avx512::normalize_rows as RowKernelAvx512;
+    #[cfg(not(target_arch = "x86_64"))]
+    let fast = ();
+    row_kernel(x, cols, out, fast, normalize_rows_portable)
+}
+
+#[cfg(target_arch = "x86_64")]
+type RowKernelAvx512 = unsafe fn(&[f32], usize, &mut [MaybeUninit<f32>]);
+#[cfg(not(target_arch = "x86_64"))]
+type RowKernelAvx512 = ();
+
+/// The hand-written AVX-512 row kernel for rows of LANES..BAR_MIN where the CPU
+/// has AVX-512, else the portable one (same bits).
+#[inline(always)]
+fn row_kernel(
+    x: &[f32],
+    cols: usize,
+    out: &mut [MaybeUninit<f32>],
+    fast: RowKernelAvx512,
+    portable: fn(&[f32], usize, &mut [MaybeUninit<f32>]),
+) {
+    #[cfg(target_arch = "x86_64")]
     if level() == Level::Avx512 && (LANES..BAR_MIN).contains(&cols) {
-        // SAFETY: level() is Avx512 only when the CPU reports every feature
-        // the function is compiled with.
-        unsafe { avx512::normalize_rows(x, cols, out) };
+        // SAFETY: `fast` is one of avx512.rs's kernels, and level() is Avx512
+        // only when the CPU reports every feature they are compiled with.
+        unsafe { fast(x, cols, out) };
         return;
     }
-    normalize_rows_portable(x, cols, out)
+    let _ = fast;
+    portable(x, cols, out)
 }
 
 multiversion! {

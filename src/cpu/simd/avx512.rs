@@ -12,7 +12,10 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-use super::{LANES, LEAF, exp, normalize_apply_inline, normalize_factor, normalize_finish};
+use super::{
+    LANES, LEAF, exp, normalize_apply_inline, normalize_factor, normalize_finish,
+    with_tail_maxabs_sumsq,
+};
 
 /// Loads 16 floats.
 #[target_feature(enable = "avx512f")]
@@ -84,14 +87,7 @@ fn maxabs_sumsq4(r: [&[f32]; 4]) -> [(f32, f32); 4] {
     let sq = fold4(acc, |a, b| _mm512_add_ps(a, b));
     let mut out = [(0.0, 0.0); 4];
     for k in 0..4 {
-        let mut mt = 0.0f32;
-        let mut t = 0.0f32;
-        for &v in &r[k][full..] {
-            let a = v.abs();
-            mt = if a > mt { a } else { mt };
-            t += v * v;
-        }
-        out[k] = (if mt > mx[k] { mt } else { mx[k] }, sq[k] + t);
+        out[k] = with_tail_maxabs_sumsq(mx[k], sq[k], &r[k][full..]);
     }
     out
 }
