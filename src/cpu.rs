@@ -27,8 +27,10 @@ use crate::error::{Error, Result};
 const PAR_MIN_EXP: usize = 1 << 15;
 const PAR_MIN_NORMALIZE: usize = 1 << 16;
 const PAR_MIN_MULTIPLY: usize = 1 << 17;
-/// Two-input reductions (dot, l1, l2) and matvec, in elements of each input
-/// (dot 2^17: 4.7 -> 3.9 us; matvec breaks even there, 2^18 halves its time).
+/// matvec, in elements of W (it breaks even at 2^17, 2^18 halves its time).
+/// The two-input reductions (dot, l1, l2) use threads as soon as they have
+/// two CHUNKs: the caller takes pieces itself, so a helper that is slow to
+/// wake costs nothing (10^5 elements: dot 4.9 -> 2.9 us, l2 5.2 -> 3.0 us).
 const PAR_MIN_REDUCE: usize = 1 << 17;
 /// matmul's m * n * k from which gemm runs on several threads (its own rayon
 /// split): 160^3 went 256 -> 332 GFLOP/s with two, 128^3 gained nothing.
@@ -496,7 +498,7 @@ fn reduce(
     match (a.as_slice(), b.as_slice()) {
         (Some(xa), Some(xb)) if n <= CHUNK => kernel(xa, xb),
         (Some(xa), Some(xb)) => {
-            let sums: Vec<f32> = if n >= PAR_MIN_REDUCE && fork::threads() > 1 {
+            let sums: Vec<f32> = if n > CHUNK && fork::threads() > 1 {
                 fork::map(n.div_ceil(CHUNK), |i| {
                     let r = i * CHUNK..n.min((i + 1) * CHUNK);
                     kernel(&xa[r.clone()], &xb[r])
