@@ -18,20 +18,20 @@ use crate::backend::{
 use crate::error::{Error, Result};
 
 /// Sizes (elements) from which two threads beat one, per kind of op. A job on
-/// `fork` costs ~1-3 us on the reference 2-core VM (rayon's fork-join from
-/// outside its pool cost 14-22 us, and these thresholds were 4x higher with
-/// it). Measured crossovers (one and two threads, sizes 2^11..2^19, fastest of
-/// 7 runs): exp-bound ops (sigmoid, its derivative,
-/// softmax: ~0.2-0.3 ns per element on one core) at 2^15; normalize_rows
-/// (~0.12 ns) at 2^16; multiply (~0.05 ns in cache) at 2^17.
-const PAR_MIN_EXP: usize = 1 << 15;
-const PAR_MIN_NORMALIZE: usize = 1 << 16;
-const PAR_MIN_MULTIPLY: usize = 1 << 17;
-/// matvec, in elements of W (it breaks even at 2^17, 2^18 halves its time).
-/// The two-input reductions (dot, l1, l2) use threads as soon as they have
-/// two CHUNKs: the caller takes pieces itself, so a helper that is slow to
-/// wake costs nothing (10^5 elements: dot 4.9 -> 2.9 us, l2 5.2 -> 3.0 us).
-const PAR_MIN_REDUCE: usize = 1 << 17;
+/// `fork` costs ~1 us on the reference 2-core VM (rayon's fork-join from
+/// outside its pool cost 14-22 us). Measured crossovers, one thread against
+/// two at 2^13..10^5 (`examples`-style loop, median of 21 runs of 200 calls,
+/// twice each): sigmoid and its derivative at 2^14 (3.4 -> 2.1 us; 2^13 lost
+/// 1.67 -> 1.75); softmax and normalize_rows at 2^13 (rows of 64: 2.3 -> 1.4
+/// us and 0.93 -> 0.79 us); multiply and outer at 2^16 (2.9 -> 2.4 us; 2^15 a
+/// tie); matvec at 2^14 elements of W (128^2: 0.65 -> 0.53 us; 90^2 lost).
+const PAR_MIN_SIGMOID: usize = 1 << 14;
+const PAR_MIN_ROWS: usize = 1 << 13;
+const PAR_MIN_MULTIPLY: usize = 1 << 16;
+const PAR_MIN_MATVEC: usize = 1 << 14;
+// The two-input reductions (dot, l1, l2) use threads as soon as they have two
+// CHUNKs: the caller takes pieces itself, so a helper that is slow to wake
+// costs nothing (10^5 elements: dot 4.9 -> 2.9 us, l2 5.2 -> 3.0 us).
 /// matmul's m * n * k from which gemm runs on several threads (its own rayon
 /// split): 160^3 went 256 -> 332 GFLOP/s with two, 128^3 gained nothing.
 const PAR_MIN_MATMUL: usize = 1 << 22;
@@ -125,7 +125,7 @@ fn contiguous<'a, D: ndarray::Dimension>(x: &'a ndarray::CowArray<'a, f32, D>) -
 fn map1(x: ArrayViewD<'_, f32>, kernel: fn(&[f32], &mut [MaybeUninit<f32>])) -> ArrayD<f32> {
     let x = x.as_standard_layout();
     let xs = contiguous(&x);
-    let v = filled(xs.len(), 1, PAR_MIN_EXP, |at, out| {
+    let v = filled(xs.len(), 1, PAR_MIN_SIGMOID, |at, out| {
         kernel(&xs[at..at + out.len()], out)
     });
     ArrayD::from_shape_vec(x.raw_dim(), v).expect("same length as the input")
@@ -198,7 +198,7 @@ impl Backend for Cpu {
         Ok(Array2::from_shape_vec((m, n), v).expect("m * n values"))
     }
 
-    /// Row-major W: rows split between threads from PAR_MIN_REDUCE elements of
+    /// Row-major W: rows split between threads from PAR_MIN_MATVEC elements of
     /// W, each piece by `matvec_piece`; x stays in cache, W streams once. Other
     /// layouts (a transposed W) go to ndarray's general-stride product, where a
     /// row-wise pass would read W across rows.
@@ -212,7 +212,7 @@ impl Backend for Cpu {
         let xs = contiguous(&x);
         let mut v = output(m);
         let out = &mut v.spare_capacity_mut()[..m];
-        if m * k >= PAR_MIN_REDUCE && m > 1 && fork::threads() > 1 {
+        if m * k >= PAR_MIN_MATVEC && m > 1 && fork::threads() > 1 {
             // One contiguous block of rows per thread, not grain()'s four:
             // the caller takes the first block and the helper the second,
             // call after call. Each core streaming its own half of W ran
@@ -383,8 +383,8 @@ fn rows(x: ArrayView2<'_, f32>, axis: Axis, op: RowOp) -> Result<Array2<f32>> {
         v
     } else {
         let (kernel, par_min) = match op {
-            RowOp::Softmax => (simd::softmax_rows as RowsKernel, PAR_MIN_EXP),
-            RowOp::Normalize => (simd::normalize_rows as RowsKernel, PAR_MIN_NORMALIZE),
+            RowOp::Softmax => (simd::softmax_rows as RowsKernel, PAR_MIN_ROWS),
+            RowOp::Normalize => (simd::normalize_rows as RowsKernel, PAR_MIN_ROWS),
         };
         filled(r * c, c, par_min, |at, out| {
             kernel(&xs[at..at + out.len()], c, out)
@@ -403,8 +403,8 @@ fn columns(x: ArrayView2<'_, f32>, op: RowOp) -> Array2<f32> {
     let (r, c) = x.dim();
     let xs = contiguous(&x);
     let (kernel, par_min) = match op {
-        RowOp::Softmax => (simd::softmax_cols as ColsKernel, PAR_MIN_EXP),
-        RowOp::Normalize => (simd::normalize_cols as ColsKernel, PAR_MIN_NORMALIZE),
+        RowOp::Softmax => (simd::softmax_cols as ColsKernel, PAR_MIN_ROWS),
+        RowOp::Normalize => (simd::normalize_cols as ColsKernel, PAR_MIN_ROWS),
     };
     let mut out = Array2::<f32>::uninit((r, c));
     let panel = |p: usize, mut o: ndarray::ArrayViewMut2<'_, MaybeUninit<f32>>| {
@@ -446,13 +446,13 @@ fn long_row(x: &[f32], out: &mut [MaybeUninit<f32>], op: RowOp) {
     match op {
         RowOp::Softmax => {
             let inv = 1.0 / s;
-            par_fill(out, 1, PAR_MIN_EXP, &|at, o| {
+            par_fill(out, 1, PAR_MIN_ROWS, &|at, o| {
                 simd::softmax_apply(&x[at..at + o.len()], m, inv, o)
             });
         }
         RowOp::Normalize => {
             let f = simd::normalize_factor(s);
-            par_fill(out, 1, PAR_MIN_NORMALIZE, &|at, o| {
+            par_fill(out, 1, PAR_MIN_ROWS, &|at, o| {
                 simd::normalize_apply(&x[at..at + o.len()], m, f, o)
             });
         }
