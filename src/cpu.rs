@@ -112,7 +112,9 @@ fn par_fill(
         fill(0, out);
     } else {
         let g = grain(n).next_multiple_of(align.max(1));
-        fork::each(out.chunks_mut(g).collect(), |i, piece| fill(i * g, piece));
+        fork::each(out.chunks_mut(g).collect(), n, |i, piece| {
+            fill(i * g, piece)
+        });
     }
 }
 
@@ -219,7 +221,7 @@ impl Backend for Cpu {
             // 3162^2 in ~360 us against ~440 with eight pieces handed out
             // (four alternating runs of each, one outlier at 643 us).
             let rows = m.div_ceil(fork::threads());
-            fork::each(out.chunks_mut(rows).collect(), |i, o| {
+            fork::each(out.chunks_mut(rows).collect(), m * k, |i, o| {
                 let r0 = i * rows;
                 matvec_piece(&ws[r0 * k..(r0 + o.len()) * k], xs, o)
             });
@@ -419,7 +421,7 @@ fn columns(x: ArrayView2<'_, f32>, op: RowOp) -> Array2<f32> {
     };
     let chunks = out.axis_chunks_iter_mut(Axis(1), PANEL);
     if r * c >= par_min {
-        fork::each(chunks.collect(), panel);
+        fork::each(chunks.collect(), r * c, panel);
     } else {
         chunks.enumerate().for_each(|(p, o)| panel(p, o));
     }
@@ -439,7 +441,7 @@ fn long_row(x: &[f32], out: &mut [MaybeUninit<f32>], op: RowOp) {
         RowOp::Softmax => (simd::softmax_partial, simd::softmax_merge),
         RowOp::Normalize => (simd::normalize_partial, simd::normalize_merge),
     };
-    let parts: Vec<Partial> = fork::map(x.len().div_ceil(ROW_PIECE), |i| {
+    let parts: Vec<Partial> = fork::map(x.len().div_ceil(ROW_PIECE), x.len(), |i| {
         partial(&x[i * ROW_PIECE..x.len().min((i + 1) * ROW_PIECE)])
     });
     let (m, s) = tree(&parts, merge);
@@ -499,7 +501,7 @@ fn reduce(
         (Some(xa), Some(xb)) if n <= CHUNK => kernel(xa, xb),
         (Some(xa), Some(xb)) => {
             let sums: Vec<f32> = if n > CHUNK && fork::threads() > 1 {
-                fork::map(n.div_ceil(CHUNK), |i| {
+                fork::map(n.div_ceil(CHUNK), n, |i| {
                     let r = i * CHUNK..n.min((i + 1) * CHUNK);
                     kernel(&xa[r.clone()], &xb[r])
                 })
