@@ -18,11 +18,12 @@
 //! ever waits on this pool while holding it.
 //!
 //! Parked helpers are woken before a job only when it is large (WAKE_MIN
-//! elements): a wake-up takes ~10-30 us to answer here, and a helper that
-//! arrives late and takes the last piece makes the caller wait for it. With a
-//! 2 ms pause before each call (helpers parked), waking them first made two
-//! threads lose to one: softmax of 8192 elements 2.9 -> 10.1 us, multiply of
-//! 2^16 3.9 -> 14.0 us, sigmoid of 2^18 54 -> 61 us. A smaller job runs on the
+//! elements): on this VM a parked helper's vCPU is halted, it answers a
+//! wake-up late, and when it then takes a piece the caller waits for it. With
+//! a 2 ms pause before each call (helpers parked), waking them first made two
+//! threads lose to one up to 2^21 elements (softmax of 8192 2.9 -> 10.1 us,
+//! multiply of 2^16 3.9 -> 14.0 us, sigmoid of 2^20 207 -> 235-300 us); at
+//! 2^22 it was even, at 2^23 a gain (sigmoid 3.2-3.9 -> 2.3-3.2 ms). A smaller job runs on the
 //! helpers still spinning, or on the caller alone; it wakes the parked ones
 //! after it is done (the unpark costs the caller ~3 us) only when it follows
 //! the previous job by less than the spin, as calls in a loop do, so that the
@@ -249,7 +250,7 @@ impl Drop for Close {
 /// helpers, and returns when all calls have returned. A panic in any call is
 /// raised here.
 /// Elements from which a job wakes parked helpers before it starts.
-const WAKE_MIN: usize = 1 << 20;
+const WAKE_MIN: usize = 1 << 22;
 
 /// Runs f(0), ..., f(n - 1) on the caller and the helpers; `elems` is the
 /// job's size in elements (whether parked helpers are worth waking first).
