@@ -7,7 +7,10 @@
 //! here four rows at a time keep their lanes in registers and their trees are
 //! folded together, two shuffles and one add or max per level. The arithmetic
 //! and its order are the portable code's (`leaf_maxabs_sumsq4`, `max_of`,
-//! `leaf_map_sum`, `tree_sum`, `tree_max`), so the results are the same bits.
+//! `leaf_map_sum`, `tree_sum`, `tree_max`), so the results are the same bits,
+//! NaN aside: where a row holds NaNs of different signs or payloads, which
+//! one comes out is up to the order of an add's operands, which LLVM may swap
+//! (Rust leaves NaN bits unspecified).
 
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
@@ -64,6 +67,15 @@ fn fold4(v: [__m512; 4], op: impl Fn(__m512, __m512) -> __m512) -> [f32; 4] {
     [l[0], l[4], l[8], l[12]]
 }
 
+/// `tree_max`'s step for lanes j (lo) and j + w (hi): hi only if hi > lo.
+/// max_ps returns its second operand when the two are equal (-0 against +0)
+/// or either is NaN, so lo goes second.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn max_as_tree(lo: __m512, hi: __m512) -> __m512 {
+    _mm512_max_ps(hi, lo)
+}
+
 /// `leaf_maxabs_sumsq4`: (max |x|, sum of x^2) of four rows of equal length
 /// of at most one leaf; lanes as there, then the elements past the last whole
 /// 16 one by one, added after the tree.
@@ -83,7 +95,7 @@ fn maxabs_sumsq4(r: [&[f32]; 4]) -> [(f32, f32); 4] {
             acc[k] = _mm512_add_ps(acc[k], _mm512_mul_ps(v, v));
         }
     }
-    let mx = fold4(m, |a, b| _mm512_max_ps(a, b));
+    let mx = fold4(m, |lo, hi| max_as_tree(lo, hi));
     let sq = fold4(acc, |a, b| _mm512_add_ps(a, b));
     let mut out = [(0.0, 0.0); 4];
     for k in 0..4 {
@@ -138,7 +150,7 @@ pub(super) fn softmax_rows(x: &[f32], cols: usize, out: &mut [MaybeUninit<f32>])
                 m[k] = _mm512_max_ps(load16(&rows[k][c..c + LANES]), m[k]);
             }
         }
-        let mut mx = fold4(m, |a, b| _mm512_max_ps(a, b));
+        let mut mx = fold4(m, |lo, hi| max_as_tree(lo, hi));
         for k in 0..4 {
             let mt = rows[k][full..]
                 .iter()
