@@ -50,6 +50,20 @@ const ROW_PIECE: usize = 1 << 14;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Cpu;
 
+impl Cpu {
+    /// How long the CPU backend's helper threads busy-wait for the next
+    /// parallel call before they sleep (default 200 µs, or
+    /// `GPU_BASICS_CPU_SPIN_US`). Calls in a loop find them spinning and start
+    /// in about a microsecond; the price is that much CPU time per helper
+    /// after each parallel call. `Duration::ZERO` sleeps at once: no idle CPU
+    /// use, and calls under 2^22 elements then run on the calling thread
+    /// alone, since waking a sleeping helper costs more than it saves below
+    /// that. Applies to the whole process.
+    pub fn set_helper_spin(spin: std::time::Duration) {
+        fork::set_spin(spin)
+    }
+}
+
 /// Piece size for `n` elements: a few pieces per thread (for balance when
 /// another process holds a core), never under GRAIN_MIN, a multiple of 64
 /// (whole cache lines).

@@ -39,17 +39,30 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 /// How long a helper spins after its last job before it parks, unless
-/// GPU_BASICS_CPU_SPIN_US says otherwise (0: park at once, every job then pays
-/// the wake-up).
+/// `set_spin` or GPU_BASICS_CPU_SPIN_US says otherwise.
 const SPIN_DEFAULT_US: u64 = 200;
 
+/// The spin in microseconds; u64::MAX until read from the environment.
+static SPIN_US: AtomicU64 = AtomicU64::new(u64::MAX);
+
 fn spin() -> Duration {
-    static SPIN: OnceLock<Duration> = OnceLock::new();
-    *SPIN.get_or_init(|| {
-        Duration::from_micros(parse_spin(
-            std::env::var("GPU_BASICS_CPU_SPIN_US").ok().as_deref(),
-        ))
-    })
+    let mut us = SPIN_US.load(Ordering::Relaxed);
+    if us == u64::MAX {
+        us = parse_spin(std::env::var("GPU_BASICS_CPU_SPIN_US").ok().as_deref());
+        // A concurrent `set_spin` wins over the environment.
+        us = match SPIN_US.compare_exchange(u64::MAX, us, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => us,
+            Err(set) => set,
+        };
+    }
+    Duration::from_micros(us)
+}
+
+/// Sets the spin for the helpers' next idle periods (a value in progress ends
+/// at its old length).
+pub(crate) fn set_spin(spin: Duration) {
+    let us = u64::try_from(spin.as_micros()).unwrap_or(u64::MAX - 1);
+    SPIN_US.store(us.min(u64::MAX - 1), Ordering::Relaxed);
 }
 
 /// The spin in microseconds from the variable's value: unset or not a number
@@ -152,8 +165,8 @@ fn helpers() -> &'static [Thread] {
 
 fn helper(pool: &'static Pool) {
     let mut seen = pool.epoch.load(Ordering::Acquire);
-    let spin = spin();
     loop {
+        let spin = spin();
         let mut idle_since = Instant::now();
         let mut spins = 0u32;
         loop {
@@ -352,6 +365,15 @@ pub(crate) fn map<R: Send>(n: usize, elems: usize, f: impl Fn(usize) -> R + Sync
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU32;
+
+    #[test]
+    fn spin_set_from_the_api() {
+        let before = spin();
+        set_spin(Duration::from_micros(37));
+        assert_eq!(spin(), Duration::from_micros(37));
+        set_spin(before);
+        assert_eq!(spin(), before);
+    }
 
     #[test]
     fn spin_from_the_environment() {
