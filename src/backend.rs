@@ -1,7 +1,12 @@
 //! The interface every backend implements: one method per op, ndarray views in,
-//! owned arrays out. Tests, benches and the CLI loop over `&dyn Backend`.
+//! owned arrays out (and, for the elementwise ops and outer, `_into` variants
+//! that write into the caller's array). Tests, benches and the CLI loop over
+//! `&dyn Backend`.
 
-use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, Axis};
+use ndarray::{
+    Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, ArrayViewMut2,
+    ArrayViewMutD, Axis,
+};
 
 use crate::error::{Error, Result};
 
@@ -68,6 +73,69 @@ pub trait Backend: Send + Sync {
 
     /// L2 loss: sum_i (y_i - yhat_i)^2. Empty gives 0.
     fn l2(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32>;
+
+    /// `sigmoid` written into `out`, which must have x's shape (numpy's
+    /// `out=`). The CPU backend writes straight into a contiguous `out`, so a
+    /// loop that reuses one output skips allocating and first-touching fresh
+    /// memory (for 40 MB, the kernel's page zeroing costs about as much as the
+    /// op); the other backends compute a fresh array and copy it in.
+    fn sigmoid_into(&self, x: ArrayViewD<'_, f32>, mut out: ArrayViewMutD<'_, f32>) -> Result<()> {
+        check_out("sigmoid_into", out.shape(), x.shape())?;
+        out.assign(&self.sigmoid(x)?);
+        Ok(())
+    }
+
+    /// `sigmoid_derivative` written into `out` (x's shape), as `sigmoid_into`.
+    fn sigmoid_derivative_into(
+        &self,
+        x: ArrayViewD<'_, f32>,
+        mut out: ArrayViewMutD<'_, f32>,
+    ) -> Result<()> {
+        check_out("sigmoid_derivative_into", out.shape(), x.shape())?;
+        out.assign(&self.sigmoid_derivative(x)?);
+        Ok(())
+    }
+
+    /// `multiply` written into `out` (the inputs' shape), as `sigmoid_into`.
+    fn multiply_into(
+        &self,
+        a: ArrayViewD<'_, f32>,
+        b: ArrayViewD<'_, f32>,
+        mut out: ArrayViewMutD<'_, f32>,
+    ) -> Result<()> {
+        check_same_shape("multiply_into", a.shape(), b.shape())?;
+        check_out("multiply_into", out.shape(), a.shape())?;
+        out.assign(&self.multiply(a, b)?);
+        Ok(())
+    }
+
+    /// `outer` written into `out` of shape (len(a), len(b)), as `sigmoid_into`.
+    fn outer_into(
+        &self,
+        a: ArrayView1<'_, f32>,
+        b: ArrayView1<'_, f32>,
+        mut out: ArrayViewMut2<'_, f32>,
+    ) -> Result<()> {
+        check_out("outer_into", out.shape(), &[a.len(), b.len()])?;
+        out.assign(&self.outer(a, b)?);
+        Ok(())
+    }
+}
+
+/// An `_into` op's output must have the result's shape.
+pub(crate) fn check_out(op: &'static str, out: &[usize], result: &[usize]) -> Result<()> {
+    if out == result {
+        Ok(())
+    } else {
+        Err(Error::shape(
+            op,
+            format!(
+                "out has shape {}, the result has {}",
+                dims(out),
+                dims(result)
+            ),
+        ))
+    }
 }
 
 /// A shape written as numpy prints it: `(3,)`, `(3, 4)`, `()`.

@@ -10,10 +10,14 @@ mod simd;
 
 use std::mem::MaybeUninit;
 
-use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, Axis};
+use ndarray::{
+    Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, ArrayViewMut2,
+    ArrayViewMutD, Axis,
+};
 
 use crate::backend::{
-    Backend, RowOp, check_inner, check_rows, check_same_len, check_same_shape, stable_sigmoid,
+    Backend, RowOp, check_inner, check_out, check_rows, check_same_len, check_same_shape,
+    stable_sigmoid,
 };
 use crate::error::{Error, Result};
 
@@ -147,6 +151,38 @@ fn map1(x: ArrayViewD<'_, f32>, kernel: fn(&[f32], &mut [MaybeUninit<f32>])) -> 
     ArrayD::from_shape_vec(x.raw_dim(), v).expect("same length as the input")
 }
 
+/// `map1` into the caller's `out` (x's shape): straight into it when it is
+/// contiguous, else through a fresh array.
+fn map1_into(
+    op: &'static str,
+    x: ArrayViewD<'_, f32>,
+    mut out: ArrayViewMutD<'_, f32>,
+    kernel: fn(&[f32], &mut [MaybeUninit<f32>]),
+) -> Result<()> {
+    check_out(op, out.shape(), x.shape())?;
+    match out.as_slice_mut() {
+        Some(o) => {
+            let x = x.as_standard_layout();
+            let xs = contiguous(&x);
+            par_fill(as_out(o), 1, PAR_MIN_SIGMOID, &|at, piece| {
+                kernel(&xs[at..at + piece.len()], piece)
+            });
+        }
+        None => out.assign(&map1(x, kernel)),
+    }
+    Ok(())
+}
+
+/// A caller's initialized output, as the kernels' `MaybeUninit` slice (their
+/// outputs are usually fresh, uninitialized memory).
+fn as_out(s: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: MaybeUninit<f32> has f32's size and alignment. The slice stays
+    // initialized: it only goes to the simd kernels (through par_fill), which
+    // store initialized values with `MaybeUninit::write` and never store an
+    // uninitialized one.
+    unsafe { &mut *(s as *mut [f32] as *mut [MaybeUninit<f32>]) }
+}
+
 impl Backend for Cpu {
     fn name(&self) -> &'static str {
         "cpu"
@@ -173,6 +209,69 @@ impl Backend for Cpu {
             simd::multiply_slice(&xa[r.clone()], &xb[r], out)
         });
         Ok(ArrayD::from_shape_vec(a.raw_dim(), v).expect("same length as the inputs"))
+    }
+
+    fn sigmoid_into(&self, x: ArrayViewD<'_, f32>, out: ArrayViewMutD<'_, f32>) -> Result<()> {
+        map1_into("sigmoid_into", x, out, simd::sigmoid_slice)
+    }
+
+    fn sigmoid_derivative_into(
+        &self,
+        x: ArrayViewD<'_, f32>,
+        out: ArrayViewMutD<'_, f32>,
+    ) -> Result<()> {
+        map1_into(
+            "sigmoid_derivative_into",
+            x,
+            out,
+            simd::sigmoid_derivative_slice,
+        )
+    }
+
+    fn multiply_into(
+        &self,
+        a: ArrayViewD<'_, f32>,
+        b: ArrayViewD<'_, f32>,
+        mut out: ArrayViewMutD<'_, f32>,
+    ) -> Result<()> {
+        check_same_shape("multiply_into", a.shape(), b.shape())?;
+        check_out("multiply_into", out.shape(), a.shape())?;
+        match out.as_slice_mut() {
+            Some(o) => {
+                let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
+                let (xa, xb) = (contiguous(&a), contiguous(&b));
+                par_fill(as_out(o), 1, PAR_MIN_MULTIPLY, &|at, piece| {
+                    let r = at..at + piece.len();
+                    simd::multiply_slice(&xa[r.clone()], &xb[r], piece)
+                });
+            }
+            None => out.assign(&self.multiply(a, b)?),
+        }
+        Ok(())
+    }
+
+    fn outer_into(
+        &self,
+        a: ArrayView1<'_, f32>,
+        b: ArrayView1<'_, f32>,
+        mut out: ArrayViewMut2<'_, f32>,
+    ) -> Result<()> {
+        let (m, n) = (a.len(), b.len());
+        check_out("outer_into", out.shape(), &[m, n])?;
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        match out.as_slice_mut() {
+            Some(o) => {
+                let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
+                let (xa, xb) = (contiguous(&a), contiguous(&b));
+                par_fill(as_out(o), n, PAR_MIN_MULTIPLY, &|at, piece| {
+                    simd::outer_rows(&xa[at / n..(at + piece.len()) / n], xb, piece)
+                });
+            }
+            None => out.assign(&self.outer(a, b)?),
+        }
+        Ok(())
     }
 
     fn image2vector(&self, image: ArrayView3<'_, f32>) -> Result<Array2<f32>> {

@@ -99,25 +99,7 @@ fn check_multiply(b: &dyn Backend, a: ArrayViewD<'_, f32>, c: ArrayViewD<'_, f32
     let want = ndarray::Zip::from(&a)
         .and(&c)
         .map_collect(|&x, &y| (f64::from(x) * f64::from(y)) as f32);
-    if got.shape() != want.shape() {
-        return Err(fail(format!(
-            "multiply: shape {:?}, want {:?}",
-            got.shape(),
-            want.shape()
-        )));
-    }
-    match got
-        .iter()
-        .zip(want.iter())
-        .position(|(g, w)| g.to_bits() != w.to_bits() && !(g.is_nan() && w.is_nan()))
-    {
-        None => Ok(()),
-        Some(i) => Err(fail(format!(
-            "multiply: [{i}] got {} want {}",
-            got.iter().nth(i).unwrap(),
-            want.iter().nth(i).unwrap()
-        ))),
-    }
+    same_bits("multiply", got.view(), want.view())
 }
 
 fn arr(shape: &[usize], seed: u64, lo: f32, hi: f32) -> ArrayD<f32> {
@@ -364,6 +346,128 @@ fn multiply_shape_mismatch(b: &dyn Backend) -> Outcome {
     }
 }
 
+// ---- the `_into` variants ----
+
+/// `got` must equal `want` bit for bit (NaN as NaN).
+fn same_bits(op: &str, got: ArrayViewD<'_, f32>, want: ArrayViewD<'_, f32>) -> Outcome {
+    if got.shape() != want.shape() {
+        return Err(fail(format!(
+            "{op}: shape {:?}, want {:?}",
+            got.shape(),
+            want.shape()
+        )));
+    }
+    match got
+        .iter()
+        .zip(want.iter())
+        .position(|(g, w)| g.to_bits() != w.to_bits() && !(g.is_nan() && w.is_nan()))
+    {
+        None => Ok(()),
+        Some(i) => Err(fail(format!(
+            "{op}: [{i}] got {} want {}",
+            got.iter().nth(i).unwrap(),
+            want.iter().nth(i).unwrap()
+        ))),
+    }
+}
+
+/// sigmoid_into, sigmoid_derivative_into and multiply_into give the allocating
+/// ops' results, into contiguous outputs (prefilled with garbage) and into
+/// transposed ones, from contiguous and transposed inputs, at empty, scalar,
+/// odd and threaded sizes.
+fn into_variants(b: &dyn Backend) -> Outcome {
+    let shapes: [&[usize]; 8] = [
+        &[0],
+        &[],
+        &[1],
+        &[7],
+        &[1025],
+        &[3, 257],
+        &[37, 65],
+        &[300_001],
+    ];
+    for (k, &shape) in shapes.iter().enumerate() {
+        let x = arr(shape, 40 + k as u64, -12.0, 12.0);
+        let y = arr(shape, 60 + k as u64, -3.0, 3.0);
+        let mut out = ArrayD::from_elem(IxDyn(shape), f32::NAN);
+        b.sigmoid_into(x.view(), out.view_mut())?;
+        same_bits("sigmoid_into", out.view(), b.sigmoid(x.view())?.view())?;
+        out.fill(7.0);
+        b.sigmoid_derivative_into(x.view(), out.view_mut())?;
+        same_bits(
+            "sigmoid_derivative_into",
+            out.view(),
+            b.sigmoid_derivative(x.view())?.view(),
+        )?;
+        out.fill(-1.0);
+        b.multiply_into(x.view(), y.view(), out.view_mut())?;
+        same_bits(
+            "multiply_into",
+            out.view(),
+            b.multiply(x.view(), y.view())?.view(),
+        )?;
+    }
+    // A transposed output, and transposed inputs.
+    let x = arr(&[37, 65], 7, -12.0, 12.0);
+    let y = arr(&[65, 37], 8, -3.0, 3.0);
+    let mut backing = ndarray::Array2::<f32>::from_elem((65, 37), f32::NAN);
+    let mut out = backing.view_mut().reversed_axes().into_dyn();
+    b.sigmoid_into(x.view(), out.view_mut())?;
+    same_bits(
+        "sigmoid_into (transposed out)",
+        out.view(),
+        b.sigmoid(x.view())?.view(),
+    )?;
+    b.multiply_into(x.view(), y.t().into_dyn(), out.view_mut())?;
+    same_bits(
+        "multiply_into (transposed out and input)",
+        out.view(),
+        b.multiply(x.view(), y.t().into_dyn())?.view(),
+    )?;
+    Ok(())
+}
+
+/// A wrong `out` is an error that names the op and both shapes; a mismatch of
+/// the inputs is multiply's error, under the `_into` name.
+fn into_bad_out(b: &dyn Backend) -> Outcome {
+    let x = arr(&[2, 3], 1, 0.0, 1.0);
+    let mut wrong = ArrayD::<f32>::zeros(IxDyn(&[3, 2]));
+    let expect = |r: Result<(), Error>, op: &str, parts: &[&str]| -> Outcome {
+        match r {
+            Err(e @ Error::Shape { .. }) if e.to_string().contains(op) => {
+                let msg = e.to_string();
+                match parts.iter().find(|p| !msg.contains(*p)) {
+                    None => Ok(()),
+                    Some(p) => Err(fail(format!("{op}: message lacks {p}: {msg}"))),
+                }
+            }
+            other => Err(fail(format!("{op}: expected a shape error, got {other:?}"))),
+        }
+    };
+    expect(
+        b.sigmoid_into(x.view(), wrong.view_mut()),
+        "sigmoid_into",
+        &["(3, 2)", "(2, 3)"],
+    )?;
+    expect(
+        b.sigmoid_derivative_into(x.view(), wrong.view_mut()),
+        "sigmoid_derivative_into",
+        &["(3, 2)", "(2, 3)"],
+    )?;
+    expect(
+        b.multiply_into(x.view(), x.view(), wrong.view_mut()),
+        "multiply_into",
+        &["(3, 2)", "(2, 3)"],
+    )?;
+    let y = arr(&[3, 2], 2, 0.0, 1.0);
+    let mut out = ArrayD::<f32>::zeros(IxDyn(&[2, 3]));
+    expect(
+        b.multiply_into(x.view(), y.view(), out.view_mut()),
+        "multiply_into",
+        &["[2, 3]", "[3, 2]"],
+    )
+}
+
 const CASES: &[BackendCase] = &[
     ("basic_sigmoid_exercise", basic_sigmoid_exercise),
     ("sigmoid_exercise", sigmoid_exercise),
@@ -377,6 +481,8 @@ const CASES: &[BackendCase] = &[
     ("sigmoid_edges", sigmoid_edges),
     ("empty_and_single", empty_and_single),
     ("multiply_shape_mismatch", multiply_shape_mismatch),
+    ("into_variants", into_variants),
+    ("into_bad_out", into_bad_out),
 ];
 
 fn main() {

@@ -465,7 +465,7 @@ fn matvec_shapes(b: &dyn Backend) -> Outcome {
 }
 
 fn outer_shapes(b: &dyn Backend) -> Outcome {
-    // The last two are past the CPU's threading threshold (2^19 outputs) and split
+    // The last two are past the CPU's threading threshold (2^16 outputs) and split
     // into pieces of whole rows (one wide, one tall).
     for (m, n) in [
         (1, 1),
@@ -485,6 +485,54 @@ fn outer_shapes(b: &dyn Backend) -> Outcome {
         check_outer(b, x.view(), y.view())?;
     }
     Ok(())
+}
+
+/// outer_into gives outer's bits, into a contiguous output prefilled with
+/// garbage and into a transposed one, at empty, odd and threaded sizes; a
+/// wrong output shape is an error naming the op and both shapes.
+fn outer_into(b: &dyn Backend) -> Outcome {
+    for (m, n) in [
+        (0, 5),
+        (5, 0),
+        (1, 1),
+        (7, 9),
+        (64, 65),
+        (1201, 999),
+        (3, 400_001),
+    ] {
+        let (x, y) = (
+            vector(m, m as u64 + 3, -10.0, 10.0),
+            vector(n, n as u64 + 5, -10.0, 10.0),
+        );
+        let want = b.outer(x.view(), y.view())?;
+        let mut out = Array2::from_elem((m, n), f32::NAN);
+        b.outer_into(x.view(), y.view(), out.view_mut())?;
+        let mut backing = Array2::from_elem((n, m), f32::NAN);
+        b.outer_into(x.view(), y.view(), backing.view_mut().reversed_axes())?;
+        for (what, got) in [("contiguous", out.view()), ("transposed", backing.t())] {
+            if let Some(((i, j), g)) = got
+                .indexed_iter()
+                .find(|&((i, j), g)| g.to_bits() != want[[i, j]].to_bits())
+            {
+                return Err(fail(format!(
+                    "outer_into ({m},) x ({n},), {what} out: [{i}, {j}] got {g} want {}",
+                    want[[i, j]]
+                )));
+            }
+        }
+    }
+    let (x, y) = (vector(2, 1, 0.0, 1.0), vector(3, 2, 0.0, 1.0));
+    let mut wrong = Array2::<f32>::zeros((3, 2));
+    match b.outer_into(x.view(), y.view(), wrong.view_mut()) {
+        Err(
+            e @ Error::Shape {
+                op: "outer_into", ..
+            },
+        ) if e.to_string().contains("(3, 2)") && e.to_string().contains("(2, 3)") => Ok(()),
+        other => Err(fail(format!(
+            "outer_into with a (3, 2) out for (2, 3): {other:?}"
+        ))),
+    }
 }
 
 // ---- reductions ----
@@ -877,6 +925,7 @@ const CASES: &[BackendCase] = &[
     ("matmul_long_k", matmul_long_k),
     ("matvec_shapes", matvec_shapes),
     ("outer_shapes", outer_shapes),
+    ("outer_into", outer_into),
     ("reduction_lengths", reduction_lengths),
     ("reductions_1e7", reductions_1e7),
     ("deterministic", deterministic),
