@@ -44,6 +44,10 @@ only. Ops and the numpy each peer runs:
     matvec              W @ x                        (BLAS sgemv)
     matmul              A @ B                        (BLAS sgemm)
 
+The crate's "into" entries (its `_into` variants writing into one reused
+output) get a second table against numpy's ufuncs with `out=` chained in place
+and numexpr's `out`: no fresh memory on either side.
+
 numexpr has no matrix product: its matvec cell is empty; its dot, l1 and l2 are
 `sum(...)` reductions and its outer a broadcast `a * b`. JAX runs the jnp
 equivalents under jit.
@@ -282,19 +286,73 @@ def run_crate(path):
     return path
 
 
+def peers_into(op, shape, rng, inputs=None):
+    """{peer name: callable} writing `op` into a preallocated output (`out=`),
+    for the crate's "into" entries: numpy's ufuncs chained in place (no
+    temporaries) and numexpr's `out`. JAX has no `out=`: its jit already reuses
+    its buffers, so its figure is in the main table."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    y = rng.standard_normal(shape).astype(np.float32)
+    z, t = np.empty_like(x), np.empty_like(x)
+    out = {}
+
+    def np_sigmoid(dst):
+        np.negative(x, out=dst)
+        np.exp(dst, out=dst)
+        np.add(dst, 1, out=dst)
+        np.reciprocal(dst, out=dst)
+
+    if op == "sigmoid":
+        out["numpy"] = lambda: np_sigmoid(z)
+        expr = "1 / (1 + exp(-x))"
+    elif op == "sigmoid_derivative":
+
+        def np_sd():
+            np_sigmoid(z)
+            np.subtract(1, z, out=t)
+            np.multiply(z, t, out=z)
+
+        out["numpy"] = np_sd
+        expr = "(1 / (1 + exp(-x))) * (1 - 1 / (1 + exp(-x)))"
+    elif op == "multiply":
+        out["numpy"] = lambda: np.multiply(x, y, out=z)
+        expr = "x * y"
+    elif op == "outer":
+        a = rng.standard_normal(inputs[0]).astype(np.float32)
+        b = rng.standard_normal(inputs[1]).astype(np.float32)
+        o = np.empty((a.size, b.size), np.float32)
+        col, row = a.reshape(-1, 1), b.reshape(1, -1)
+        out["numpy"] = lambda: np.multiply(col, row, out=o)
+        if ne:
+            out["numexpr"] = lambda: ne.evaluate("c * r", local_dict={"c": col, "r": row}, out=o)
+        return out
+    else:
+        return out
+    if ne:
+        out["numexpr"] = lambda: ne.evaluate(expr, local_dict={"x": x, "y": y}, out=z)
+    return out
+
+
 def run_peers(cpu):
-    """{(op, shape): {peer: median seconds}} for the crate's cpu entries."""
+    """{(op, shape, timing): {peer: median seconds}} for the crate's cpu entries."""
     rng = np.random.default_rng(0)
     out = {}
     for r in cpu:
-        op, shape = r["op"], tuple(r["shape"])
-        times = {k: med(f) for k, f in peers(op, shape, rng, r.get("inputs")).items()}
-        out[(op, shape)] = times
-        print(f"  {op} {list(shape)}: " + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in times.items()), file=sys.stderr)
+        op, shape, timing = r["op"], tuple(r["shape"]), r["timing"]
+        make = peers_into if timing == "into" else peers
+        times = {k: med(f) for k, f in make(op, shape, rng, r.get("inputs")).items()}
+        out[(op, shape, timing)] = times
+        print(
+            f"  {op} {list(shape)} {timing}: "
+            + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in times.items()),
+            file=sys.stderr,
+        )
     return out
 
 
 def load_cpu(path):
+    """The file and its cpu entries: end to end ("end_to_end") and, for the
+    ops that have one, the `_into` variant into a reused output ("into")."""
     with open(path) as fh:
         doc = json.load(fh)
     return doc, [r for r in doc["results"] if r["backend"] == "cpu"]
@@ -322,17 +380,17 @@ def main():
     crate_best = {}
     for f in files:
         for r in load_cpu(f)[1]:
-            key = (r["op"], tuple(r["shape"]))
+            key = (r["op"], tuple(r["shape"]), r["timing"])
             crate_best[key] = min(crate_best.get(key, float("inf")), r["median_s"])
     names = ["numpy", "numexpr", "jax"]
-    rows = []
+    rows, into_rows = [], []
     for r in cpu:
-        key = (r["op"], tuple(r["shape"]))
+        key = (r["op"], tuple(r["shape"]), r["timing"])
         times = {}
         for pr in peer_rounds:
             for k, v in pr.get(key, {}).items():
                 times[k] = min(times.get(k, float("inf")), v)
-        rows.append((r, crate_best[key], times))
+        (into_rows if r["timing"] == "into" else rows).append((r, crate_best[key], times))
 
     machine = doc.get("machine", {})
     print(
@@ -387,6 +445,26 @@ def main():
         "\nmet = at least the target ratio to numpy and at least 1x the best peer."
         + (f" Missed: {missed}." if missed else " All met.")
     )
+    if into_rows:
+        print(
+            "\nInto a reused output (the crate's `_into` variants; numpy's ufuncs with "
+            "`out=` chained in place, numexpr's `out`): no fresh memory on either side.\n"
+        )
+        print(
+            "| op | shape | cpu into GB/s | numpy out= GB/s | numexpr out= GB/s | "
+            "cpu into / numpy out= | cpu into / cpu allocating |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for r, t, times in into_rows:
+            by = r["bytes"]
+            gb = lambda s: f"{by / s / 1e9:.1f}" if s else "—"  # noqa: E731
+            alloc = crate_best.get((r["op"], tuple(r["shape"]), "end_to_end"))
+            np_t = times.get("numpy")
+            print(
+                f"| {r['op']} | {'x'.join(map(str, r['shape']))} | {by / t / 1e9:.1f} | "
+                f"{gb(np_t)} | {gb(times.get('numexpr'))} | "
+                f"{f'{np_t / t:.2f}x' if np_t else '—'} | {f'{alloc / t:.2f}x' if alloc else '—'} |"
+            )
     if others:
         print(f"\nOther backends in the file (not compared here): {', '.join(others)}.")
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use gpu_basics::{Backend, Cpu, Gpu, GpuArray, Naive, Op};
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayViewD, Ix1, IxDyn};
 use serde::Serialize;
 
 #[derive(clap::Args)]
@@ -64,7 +64,8 @@ pub struct Row {
     pub median_s: f64,
     pub gbps: f64,
     pub gflops: Option<f64>,
-    /// "end_to_end", "kernel" (timestamp queries) or "resident" (wall clock, inputs on the device).
+    /// "end_to_end", "into" (the `_into` variant into a reused output), "kernel"
+    /// (timestamp queries) or "resident" (wall clock, inputs on the device).
     pub timing: String,
     /// What limits the op: "memory" (judged in GB/s against a copy), "read" (ops
     /// that mostly read: against a read-only pass) or "compute" (GFLOP/s against
@@ -201,6 +202,45 @@ fn measure(cfg: &Config, mut f: impl FnMut() -> Result<(), String>) -> Result<f6
         per_call.push(t.elapsed().as_secs_f64() / reps as f64);
     }
     Ok(median(per_call))
+}
+
+/// Median per-call seconds of the op's `_into` variant, writing into one
+/// output reused call after call (no fresh memory to allocate and fault in),
+/// for the ops that have one.
+fn measure_into(
+    cfg: &Config,
+    op: Op,
+    b: &dyn Backend,
+    v: &[ArrayViewD<'_, f32>],
+) -> Result<Option<f64>, String> {
+    let err = |e: gpu_basics::Error| e.to_string();
+    Ok(Some(match op {
+        Op::Sigmoid | Op::SigmoidDerivative | Op::Multiply => {
+            let mut out = ArrayD::<f32>::zeros(v[0].raw_dim());
+            measure(cfg, || {
+                match op {
+                    Op::Sigmoid => b.sigmoid_into(v[0].view(), out.view_mut()),
+                    Op::SigmoidDerivative => b.sigmoid_derivative_into(v[0].view(), out.view_mut()),
+                    _ => b.multiply_into(v[0].view(), v[1].view(), out.view_mut()),
+                }
+                .map_err(err)
+            })?
+        }
+        Op::Outer => {
+            let vector = |i: usize| {
+                v[i].view()
+                    .into_dimensionality::<Ix1>()
+                    .map_err(|e| e.to_string())
+            };
+            let (a, c) = (vector(0)?, vector(1)?);
+            let mut out = Array2::<f32>::zeros((a.len(), c.len()));
+            measure(cfg, || {
+                b.outer_into(a.view(), c.view(), out.view_mut())
+                    .map_err(err)
+            })?
+        }
+        _ => return Ok(None),
+    }))
 }
 
 /// Device-only time per call with inputs resident: (seconds, "kernel" | "resident").
@@ -637,6 +677,12 @@ pub fn bench(args: &Args) -> Result<(), String> {
                 naive_seen.insert(op, (elements, secs));
             }
             push(b.name(), "end_to_end", secs);
+            // The other backends' `_into` is the allocating op plus a copy.
+            if b.name() == "cpu"
+                && let Some(secs) = measure_into(&cfg, op, b.as_ref(), &views)?
+            {
+                push(b.name(), "into", secs);
+            }
         }
         if let Some(g) = &gpu {
             let secs = measure(&cfg, || {
