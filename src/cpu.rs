@@ -142,12 +142,39 @@ fn contiguous<'a, D: ndarray::Dimension>(x: &'a ndarray::CowArray<'a, f32, D>) -
     x.as_slice().expect("standard layout")
 }
 
+/// The pieces' writers of the elementwise ops and outer, shared by the
+/// allocating ops (`filled`) and the `_into` ones (`par_fill` on the caller's
+/// array): out[at..] from the inputs at the same offset.
+fn map_fill<'a>(
+    xs: &'a [f32],
+    kernel: fn(&[f32], &mut [MaybeUninit<f32>]),
+) -> impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + 'a {
+    move |at, out| kernel(&xs[at..at + out.len()], out)
+}
+
+fn multiply_fill<'a>(
+    xa: &'a [f32],
+    xb: &'a [f32],
+) -> impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + 'a {
+    move |at, out| {
+        let r = at..at + out.len();
+        simd::multiply_slice(&xa[r.clone()], &xb[r], out)
+    }
+}
+
+/// Pieces of whole rows (`align` = n): row i = a[i] * b.
+fn outer_fill<'a>(
+    xa: &'a [f32],
+    xb: &'a [f32],
+) -> impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + 'a {
+    let n = xb.len();
+    move |at, out| simd::outer_rows(&xa[at / n..(at + out.len()) / n], xb, out)
+}
+
 fn map1(x: ArrayViewD<'_, f32>, kernel: fn(&[f32], &mut [MaybeUninit<f32>])) -> ArrayD<f32> {
     let x = x.as_standard_layout();
     let xs = contiguous(&x);
-    let v = filled(xs.len(), 1, PAR_MIN_SIGMOID, |at, out| {
-        kernel(&xs[at..at + out.len()], out)
-    });
+    let v = filled(xs.len(), 1, PAR_MIN_SIGMOID, map_fill(xs, kernel));
     ArrayD::from_shape_vec(x.raw_dim(), v).expect("same length as the input")
 }
 
@@ -163,10 +190,12 @@ fn map1_into(
     match out.as_slice_mut() {
         Some(o) => {
             let x = x.as_standard_layout();
-            let xs = contiguous(&x);
-            par_fill(as_out(o), 1, PAR_MIN_SIGMOID, &|at, piece| {
-                kernel(&xs[at..at + piece.len()], piece)
-            });
+            par_fill(
+                as_out(o),
+                1,
+                PAR_MIN_SIGMOID,
+                &map_fill(contiguous(&x), kernel),
+            );
         }
         None => out.assign(&map1(x, kernel)),
     }
@@ -204,10 +233,7 @@ impl Backend for Cpu {
         check_same_shape("multiply", a.shape(), b.shape())?;
         let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
         let (xa, xb) = (contiguous(&a), contiguous(&b));
-        let v = filled(xa.len(), 1, PAR_MIN_MULTIPLY, |at, out| {
-            let r = at..at + out.len();
-            simd::multiply_slice(&xa[r.clone()], &xb[r], out)
-        });
+        let v = filled(xa.len(), 1, PAR_MIN_MULTIPLY, multiply_fill(xa, xb));
         Ok(ArrayD::from_shape_vec(a.raw_dim(), v).expect("same length as the inputs"))
     }
 
@@ -239,11 +265,8 @@ impl Backend for Cpu {
         match out.as_slice_mut() {
             Some(o) => {
                 let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
-                let (xa, xb) = (contiguous(&a), contiguous(&b));
-                par_fill(as_out(o), 1, PAR_MIN_MULTIPLY, &|at, piece| {
-                    let r = at..at + piece.len();
-                    simd::multiply_slice(&xa[r.clone()], &xb[r], piece)
-                });
+                let fill = multiply_fill(contiguous(&a), contiguous(&b));
+                par_fill(as_out(o), 1, PAR_MIN_MULTIPLY, &fill);
             }
             None => out.assign(&self.multiply(a, b)?),
         }
@@ -264,10 +287,8 @@ impl Backend for Cpu {
         match out.as_slice_mut() {
             Some(o) => {
                 let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
-                let (xa, xb) = (contiguous(&a), contiguous(&b));
-                par_fill(as_out(o), n, PAR_MIN_MULTIPLY, &|at, piece| {
-                    simd::outer_rows(&xa[at / n..(at + piece.len()) / n], xb, piece)
-                });
+                let fill = outer_fill(contiguous(&a), contiguous(&b));
+                par_fill(as_out(o), n, PAR_MIN_MULTIPLY, &fill);
             }
             None => out.assign(&self.outer(a, b)?),
         }
@@ -307,9 +328,7 @@ impl Backend for Cpu {
         // The vectors are small next to the m * n output: copy strided ones.
         let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
         let (xa, xb) = (contiguous(&a), contiguous(&b));
-        let v = filled(m * n, n, PAR_MIN_MULTIPLY, |at, out| {
-            simd::outer_rows(&xa[at / n..(at + out.len()) / n], xb, out)
-        });
+        let v = filled(m * n, n, PAR_MIN_MULTIPLY, outer_fill(xa, xb));
         Ok(Array2::from_shape_vec((m, n), v).expect("m * n values"))
     }
 
@@ -613,7 +632,9 @@ fn reduce(
     match (a.as_slice(), b.as_slice()) {
         (Some(xa), Some(xb)) if n <= CHUNK => kernel(xa, xb),
         (Some(xa), Some(xb)) => {
-            let sums: Vec<f32> = if n > CHUNK && fork::threads() > 1 {
+            // Two chunks at least here, and threads from two chunks (see the
+            // note after PAR_MIN_MATVEC).
+            let sums: Vec<f32> = if fork::threads() > 1 {
                 fork::map(n.div_ceil(CHUNK), n, |i| {
                     let r = i * CHUNK..n.min((i + 1) * CHUNK);
                     kernel(&xa[r.clone()], &xb[r])

@@ -61,7 +61,8 @@ fn spin() -> Duration {
 /// Sets the spin for the helpers' next idle periods (a value in progress ends
 /// at its old length).
 pub(crate) fn set_spin(spin: Duration) {
-    let us = u64::try_from(spin.as_micros()).unwrap_or(u64::MAX - 1);
+    // u64::MAX means "not read yet"; a longer spin is capped one below it.
+    let us = u64::try_from(spin.as_micros()).unwrap_or(u64::MAX);
     SPIN_US.store(us.min(u64::MAX - 1), Ordering::Relaxed);
 }
 
