@@ -9,6 +9,7 @@ mod fork;
 mod simd;
 
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::{
     Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, ArrayViewMut2,
@@ -346,6 +347,7 @@ impl Backend for Cpu {
         let xs = contiguous(&x);
         let mut v = output(m);
         let out = &mut v.spare_capacity_mut()[..m];
+        let backward = m * k * 4 >= ZIGZAG_MIN_BYTES && ZIGZAG.fetch_xor(true, Ordering::Relaxed);
         if m * k >= PAR_MIN_MATVEC && m > 1 && fork::threads() > 1 {
             // One contiguous block of rows per thread, not grain()'s four:
             // the caller takes the first block and the helper the second,
@@ -354,11 +356,10 @@ impl Backend for Cpu {
             // (four alternating runs of each, one outlier at 643 us).
             let rows = m.div_ceil(fork::threads());
             fork::each(out.chunks_mut(rows).collect(), m * k, |i, o| {
-                let r0 = i * rows;
-                matvec_piece(&ws[r0 * k..(r0 + o.len()) * k], xs, o)
+                matvec_block(ws, xs, i * rows, o, backward)
             });
         } else {
-            matvec_piece(ws, xs, out);
+            matvec_block(ws, xs, 0, out, backward);
         }
         // SAFETY: matvec_piece writes every element of the `out` it is given,
         // and the pieces above cover all m.
@@ -429,6 +430,40 @@ impl Backend for Cpu {
     fn l2(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32> {
         check_same_len("l2", yhat.shape(), y.shape())?;
         Ok(reduce(yhat, y, simd::l2_chunk))
+    }
+}
+
+/// W from which matvec reads its rows in the opposite order on every other
+/// call (`matvec_block`): about half the reference machine's 32 MiB L3.
+/// Smaller W stay cached between calls whichever way they are read.
+const ZIGZAG_MIN_BYTES: usize = 1 << 24;
+/// Rows of W per step of a backward pass: big enough that gemm's per-call
+/// cost is lost in the streaming, small enough that the order follows W.
+const ZIGZAG_BLOCK_BYTES: usize = 1 << 20;
+/// Whether the next large matvec reads backward; flipped by every one.
+static ZIGZAG: AtomicBool = AtomicBool::new(false);
+
+/// out = the rows of W x from row `r0` on (out.len() rows), forward or in
+/// reverse order of ZIGZAG_BLOCK_BYTES blocks. A W larger than the last-level
+/// cache, read front to back on every call, misses on every line: each line
+/// read evicts the one the next call needs first (LRU). Read the other way
+/// on every other call, the next call starts on what the last one left in
+/// cache: 3162^2 (40 MB, 32 MiB L3) went 500-566 -> 418-464 us in five of six
+/// alternating runs of `bench --ops matvec` (one tie). One call on its own
+/// gains nothing and loses nothing. Both directions cut the rows into the
+/// same blocks, and each block's sums do not depend on when it runs, so the
+/// bits do not change (the blocks must match: gemm's gemv gave other bits
+/// for the same row when it was handed as part of a different block).
+fn matvec_block(ws: &[f32], xs: &[f32], r0: usize, out: &mut [MaybeUninit<f32>], backward: bool) {
+    let k = xs.len();
+    let step = (ZIGZAG_BLOCK_BYTES / (4 * k.max(1))).max(1);
+    let mut blocks: Vec<_> = out.chunks_mut(step).enumerate().collect();
+    if backward {
+        blocks.reverse();
+    }
+    for (j, o) in blocks {
+        let r = r0 + j * step;
+        matvec_piece(&ws[r * k..(r + o.len()) * k], xs, o);
     }
 }
 
@@ -728,6 +763,42 @@ mod tests {
         for i in 0..m {
             let d = Cpu.dot(w.row(i), x.view()).unwrap();
             assert_eq!(got[i].to_bits(), d.to_bits(), "row {i}");
+        }
+    }
+
+    /// matvec's backward pass (every other call on a large W) gives the same
+    /// bits as the forward one, over blocks that do not divide the rows
+    /// evenly, from an offset row, and on both gemv paths.
+    #[test]
+    fn matvec_backward_same_bits() {
+        for (m, k) in [(500, 3000), (9, GEMV_MAX_K + 3), (3, 1)] {
+            let w = data(m * k, 5);
+            let x = data(k, 6);
+            let (ws, xs) = (w.as_slice().unwrap(), x.as_slice().unwrap());
+            let r0 = m / 3;
+            let run = |backward: bool| {
+                let mut v = Vec::<f32>::with_capacity(m - r0);
+                matvec_block(ws, xs, r0, &mut v.spare_capacity_mut()[..m - r0], backward);
+                // SAFETY: matvec_block writes every element it is given.
+                unsafe { v.set_len(m - r0) };
+                v.iter().map(|f| f.to_bits()).collect::<Vec<_>>()
+            };
+            if k == 3000 {
+                assert!((m - r0) * k * 4 > 3 * ZIGZAG_BLOCK_BYTES, "several blocks");
+            }
+            assert_eq!(run(false), run(true), "{m} x {k}");
+            let fwd = run(false);
+            for (i, &bits) in fwd.iter().enumerate() {
+                let d = Cpu.dot(
+                    w.slice(ndarray::s![(r0 + i) * k..(r0 + i + 1) * k]),
+                    x.view(),
+                );
+                let d = d.unwrap();
+                assert!(
+                    (f32::from_bits(bits) - d).abs() <= 1e-3 * (k as f32).sqrt(),
+                    "row {i}"
+                );
+            }
         }
     }
 }
