@@ -317,6 +317,34 @@ def peers_into(op, shape, rng, inputs=None):
     elif op == "multiply":
         out["numpy"] = lambda: np.multiply(x, y, out=z)
         expr = "x * y"
+    elif op == "softmax" and len(shape) == 2:
+        # Only the per-row max and sum (one float per row) are new arrays.
+        def np_smx():
+            np.subtract(x, x.max(axis=1, keepdims=True), out=z)
+            np.exp(z, out=z)
+            np.divide(z, z.sum(axis=1, keepdims=True), out=z)
+
+        out["numpy"] = np_smx
+        if ne:
+
+            def ne_smx():
+                m = x.max(axis=1, keepdims=True)
+                ne.evaluate("exp(x - m)", local_dict={"x": x, "m": m}, out=z)
+                s = z.sum(axis=1, keepdims=True)
+                ne.evaluate("z / s", local_dict={"z": z, "s": s}, out=z)
+
+            out["numexpr"] = ne_smx
+        return out
+    elif op == "normalize_rows" and len(shape) == 2:
+        out["numpy"] = lambda: np.divide(x, np.linalg.norm(x, axis=1, keepdims=True), out=z)
+        if ne:
+
+            def ne_norm():
+                s = np.sqrt(ne.evaluate("sum(x * x, axis=1)", local_dict={"x": x}))
+                ne.evaluate("x / s", local_dict={"x": x, "s": s.reshape(-1, 1)}, out=z)
+
+            out["numexpr"] = ne_norm
+        return out
     elif op == "outer":
         a = rng.standard_normal(inputs[0]).astype(np.float32)
         b = rng.standard_normal(inputs[1]).astype(np.float32)

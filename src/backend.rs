@@ -1,6 +1,6 @@
 //! The interface every backend implements: one method per op, ndarray views in,
-//! owned arrays out (and, for the elementwise ops and outer, `_into` variants
-//! that write into the caller's array). Tests, benches and the CLI loop over
+//! owned arrays out (and, for the elementwise ops, the row ops and outer,
+//! `_into` variants that write into the caller's array). Tests, benches and the CLI loop over
 //! `&dyn Backend`.
 
 use ndarray::{
@@ -106,6 +106,25 @@ pub trait Backend: Send + Sync {
         check_same_shape("multiply_into", a.shape(), b.shape())?;
         check_out("multiply_into", out.shape(), a.shape())?;
         out.assign(&self.multiply(a, b)?);
+        Ok(())
+    }
+
+    /// `softmax` (over each row) written into `out`, which must have x's
+    /// shape, as `sigmoid_into`. Bad input is softmax's error.
+    fn softmax_into(&self, x: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_, f32>) -> Result<()> {
+        check_out("softmax_into", out.shape(), x.shape())?;
+        out.assign(&self.softmax(x)?);
+        Ok(())
+    }
+
+    /// `normalize_rows` written into `out` (x's shape), as `sigmoid_into`.
+    fn normalize_rows_into(
+        &self,
+        x: ArrayView2<'_, f32>,
+        mut out: ArrayViewMut2<'_, f32>,
+    ) -> Result<()> {
+        check_out("normalize_rows_into", out.shape(), x.shape())?;
+        out.assign(&self.normalize_rows(x)?);
         Ok(())
     }
 

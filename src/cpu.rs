@@ -313,6 +313,18 @@ impl Backend for Cpu {
         rows(x, axis, RowOp::Softmax)
     }
 
+    fn softmax_into(&self, x: ArrayView2<'_, f32>, out: ArrayViewMut2<'_, f32>) -> Result<()> {
+        rows_into("softmax_into", x, out, RowOp::Softmax)
+    }
+
+    fn normalize_rows_into(
+        &self,
+        x: ArrayView2<'_, f32>,
+        out: ArrayViewMut2<'_, f32>,
+    ) -> Result<()> {
+        rows_into("normalize_rows_into", x, out, RowOp::Normalize)
+    }
+
     fn dot(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<f32> {
         check_same_len("dot", a.shape(), b.shape())?;
         Ok(reduce(a, b, simd::dot_chunk))
@@ -538,28 +550,55 @@ fn rows(x: ArrayView2<'_, f32>, axis: Axis, op: RowOp) -> Result<Array2<f32>> {
     let xs = contiguous(&x);
     let v = if c == 0 || r == 0 {
         Vec::new()
-    } else if c >= LONG_ROW {
+    } else {
         let mut v = output(r * c);
-        for (xr, or) in xs
-            .chunks_exact(c)
-            .zip(v.spare_capacity_mut()[..r * c].chunks_exact_mut(c))
-        {
-            long_row(xr, or, op);
-        }
-        // SAFETY: long_row writes every element of each row (par_fill covers
-        // the row, and both apply kernels write every element of their piece).
+        rows_fill(xs, c, op, &mut v.spare_capacity_mut()[..r * c]);
+        // SAFETY: rows_fill writes every element of `out`.
         unsafe { v.set_len(r * c) };
         v
-    } else {
-        let (kernel, par_min) = match op {
-            RowOp::Softmax => (simd::softmax_rows as RowsKernel, PAR_MIN_ROWS),
-            RowOp::Normalize => (simd::normalize_rows as RowsKernel, PAR_MIN_ROWS),
-        };
-        filled(r * c, c, par_min, |at, out| {
-            kernel(&xs[at..at + out.len()], c, out)
-        })
     };
     Ok(Array2::from_shape_vec((r, c), v).expect("same shape as the input"))
+}
+
+/// `op` over each row of c columns of `xs` into `out` (as long as `xs`),
+/// every element written: rows from LONG_ROW each on both threads, shorter
+/// ones whole, split between threads by rows.
+fn rows_fill(xs: &[f32], c: usize, op: RowOp, out: &mut [MaybeUninit<f32>]) {
+    if c >= LONG_ROW {
+        for (xr, or) in xs.chunks_exact(c).zip(out.chunks_exact_mut(c)) {
+            // Writes every element of the row: par_fill covers it, and both
+            // apply kernels write every element of their piece.
+            long_row(xr, or, op);
+        }
+        return;
+    }
+    let kernel = match op {
+        RowOp::Softmax => simd::softmax_rows as RowsKernel,
+        RowOp::Normalize => simd::normalize_rows as RowsKernel,
+    };
+    par_fill(out, c, PAR_MIN_ROWS, &|at, o| {
+        kernel(&xs[at..at + o.len()], c, o)
+    });
+}
+
+/// The row ops into a caller's `out`: straight into it when it is
+/// contiguous, else computed fresh and copied in.
+fn rows_into(
+    name: &'static str,
+    x: ArrayView2<'_, f32>,
+    mut out: ArrayViewMut2<'_, f32>,
+    op: RowOp,
+) -> Result<()> {
+    check_out(name, out.shape(), x.shape())?;
+    check_rows(op, x.shape(), 1)?;
+    match out.as_slice_mut() {
+        Some(o) if !o.is_empty() => {
+            let x = x.as_standard_layout();
+            rows_fill(contiguous(&x), x.ncols(), op, as_out(o));
+        }
+        _ => out.assign(&rows(x, Axis(1), op)?),
+    }
+    Ok(())
 }
 
 /// Along axis 0, by panels of 64 columns (four cache lines of each row), with

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{BackendCase, Outcome, Tol, check_close, check_expected, fail, values};
+use common::{BackendCase, Outcome, Tol, check_close, check_expected, fail, same_bits, values};
 use gpu_basics::{Backend, Error};
 use ndarray::{Array3, ArrayD, ArrayViewD, IxDyn, s};
 use proptest::prelude::*;
@@ -347,29 +347,6 @@ fn multiply_shape_mismatch(b: &dyn Backend) -> Outcome {
 }
 
 // ---- the `_into` variants ----
-
-/// `got` must equal `want` bit for bit (NaN as NaN).
-fn same_bits(op: &str, got: ArrayViewD<'_, f32>, want: ArrayViewD<'_, f32>) -> Outcome {
-    if got.shape() != want.shape() {
-        return Err(fail(format!(
-            "{op}: shape {:?}, want {:?}",
-            got.shape(),
-            want.shape()
-        )));
-    }
-    match got
-        .iter()
-        .zip(want.iter())
-        .position(|(g, w)| g.to_bits() != w.to_bits() && !(g.is_nan() && w.is_nan()))
-    {
-        None => Ok(()),
-        Some(i) => Err(fail(format!(
-            "{op}: [{i}] got {} want {}",
-            got.iter().nth(i).unwrap(),
-            want.iter().nth(i).unwrap()
-        ))),
-    }
-}
 
 /// sigmoid_into, sigmoid_derivative_into and multiply_into give the allocating
 /// ops' results, into contiguous outputs (prefilled with garbage) and into

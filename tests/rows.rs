@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{BackendCase, Outcome, check_expected, fail, values};
+use common::{BackendCase, Outcome, check_expected, fail, same_bits, values};
 use gpu_basics::{Backend, Error};
 use ndarray::{Array2, ArrayView2, Axis, array, s};
 use proptest::prelude::*;
@@ -408,6 +408,86 @@ fn rows_empty_and_bad_input(b: &dyn Backend) -> Outcome {
     Ok(())
 }
 
+/// softmax_into and normalize_rows_into give the allocating ops' bits, into
+/// contiguous outputs prefilled with garbage and into transposed ones, from
+/// contiguous and transposed inputs: one element, odd shapes, rows split
+/// between threads, rows long enough to be split themselves, NaN rows; a
+/// wrong `out` is an error naming the op and both shapes.
+fn rows_into(b: &dyn Backend) -> Outcome {
+    let long = (1 << 17) + 3;
+    for (k, &(m, n)) in [
+        (0, 4),
+        (3, 0),
+        (1, 1),
+        (7, 3),
+        (37, 65),
+        (20_011, 5),
+        (2, long),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut x = arr(m, n, 70 + k as u64, -30.0, 30.0);
+        if m > 1 && n > 2 {
+            x[[1, 2]] = f32::NAN;
+        }
+        let mut out = Array2::from_elem((m, n), f32::NAN);
+        let mut backing = Array2::from_elem((n, m), 5.0f32);
+        if n > 0 {
+            let want = b.softmax(x.view())?;
+            b.softmax_into(x.view(), out.view_mut())?;
+            same_bits(
+                "softmax_into",
+                out.view().into_dyn(),
+                want.view().into_dyn(),
+            )?;
+            b.softmax_into(x.view(), backing.view_mut().reversed_axes())?;
+            same_bits(
+                "softmax_into, transposed out",
+                backing.t().into_dyn(),
+                want.view().into_dyn(),
+            )?;
+        }
+        out.fill(-1.0);
+        let want = b.normalize_rows(x.view())?;
+        b.normalize_rows_into(x.view(), out.view_mut())?;
+        same_bits(
+            "normalize_rows_into",
+            out.view().into_dyn(),
+            want.view().into_dyn(),
+        )?;
+        let xt = x.t().to_owned();
+        b.normalize_rows_into(xt.t(), out.view_mut())?;
+        same_bits(
+            "normalize_rows_into, transposed input",
+            out.view().into_dyn(),
+            want.view().into_dyn(),
+        )?;
+    }
+    let x = arr(2, 3, 1, 0.0, 1.0);
+    let mut wrong = Array2::<f32>::zeros((3, 2));
+    for (op, r) in [
+        ("softmax_into", b.softmax_into(x.view(), wrong.view_mut())),
+        (
+            "normalize_rows_into",
+            b.normalize_rows_into(x.view(), wrong.view_mut()),
+        ),
+    ] {
+        match r {
+            Err(e @ Error::Shape { .. })
+                if e.to_string().contains(op)
+                    && e.to_string().contains("(3, 2)")
+                    && e.to_string().contains("(2, 3)") => {}
+            r => return Err(fail(format!("{op} with a (3, 2) out for (2, 3): {r:?}"))),
+        }
+    }
+    let empty = Array2::<f32>::zeros((3, 0));
+    match b.softmax_into(empty.view(), Array2::<f32>::zeros((3, 0)).view_mut()) {
+        Err(e @ Error::Shape { op: "softmax", .. }) if e.to_string().contains("[3, 0]") => Ok(()),
+        r => Err(fail(format!("softmax_into of empty rows: {r:?}"))),
+    }
+}
+
 const CASES: &[BackendCase] = &[
     ("normalize_rows_exercise", normalize_rows_exercise),
     ("softmax_exercise", softmax_exercise),
@@ -419,6 +499,7 @@ const CASES: &[BackendCase] = &[
     ("rows_large_magnitudes", rows_large_magnitudes),
     ("rows_zero_rows_nan_and_inf", rows_zero_rows_nan_and_inf),
     ("rows_empty_and_bad_input", rows_empty_and_bad_input),
+    ("rows_into", rows_into),
 ];
 
 fn main() {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use gpu_basics::{Backend, Cpu, Gpu, GpuArray, Naive, Op};
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::{Array2, ArrayD, ArrayViewD, Ix1, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayViewD, Ix1, Ix2, IxDyn};
 use serde::Serialize;
 
 #[derive(clap::Args)]
@@ -222,6 +222,20 @@ fn measure_into(
                     Op::Sigmoid => b.sigmoid_into(v[0].view(), out.view_mut()),
                     Op::SigmoidDerivative => b.sigmoid_derivative_into(v[0].view(), out.view_mut()),
                     _ => b.multiply_into(v[0].view(), v[1].view(), out.view_mut()),
+                }
+                .map_err(err)
+            })?
+        }
+        Op::Softmax | Op::NormalizeRows => {
+            let x = v[0]
+                .view()
+                .into_dimensionality::<Ix2>()
+                .map_err(|e| e.to_string())?;
+            let mut out = Array2::<f32>::zeros(x.raw_dim());
+            measure(cfg, || {
+                match op {
+                    Op::Softmax => b.softmax_into(x.view(), out.view_mut()),
+                    _ => b.normalize_rows_into(x.view(), out.view_mut()),
                 }
                 .map_err(err)
             })?

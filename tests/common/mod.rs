@@ -191,3 +191,26 @@ pub fn in_threads(n: u64, body: impl Fn(u64) -> Outcome + Sync) -> Outcome {
 pub fn fail(msg: impl Into<String>) -> Failed {
     msg.into().into()
 }
+
+/// `got` must equal `want` bit for bit (NaN as NaN).
+pub fn same_bits(op: &str, got: ArrayViewD<'_, f32>, want: ArrayViewD<'_, f32>) -> Outcome {
+    if got.shape() != want.shape() {
+        return Err(fail(format!(
+            "{op}: shape {:?}, want {:?}",
+            got.shape(),
+            want.shape()
+        )));
+    }
+    match got
+        .iter()
+        .zip(want.iter())
+        .position(|(g, w)| g.to_bits() != w.to_bits() && !(g.is_nan() && w.is_nan()))
+    {
+        None => Ok(()),
+        Some(i) => Err(fail(format!(
+            "{op}: [{i}] got {} want {}",
+            got.iter().nth(i).unwrap(),
+            want.iter().nth(i).unwrap()
+        ))),
+    }
+}
