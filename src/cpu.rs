@@ -374,7 +374,7 @@ impl Backend for Cpu {
             matvec_block(ws, xs, 0, out, backward);
         }
         // SAFETY: matvec_piece writes every element of the `out` it is given,
-        // and the pieces above cover all m.
+        // matvec_block's blocks cover its piece, and the pieces cover all m.
         unsafe { v.set_len(m) };
         Ok(Array1::from(v))
     }
@@ -457,25 +457,25 @@ static ZIGZAG: AtomicBool = AtomicBool::new(false);
 
 /// out = the rows of W x from row `r0` on (out.len() rows), forward or in
 /// reverse order of ZIGZAG_BLOCK_BYTES blocks. A W larger than the last-level
-/// cache, read front to back on every call, misses on every line: each line
-/// read evicts the one the next call needs first (LRU). Read the other way
-/// on every other call, the next call starts on what the last one left in
-/// cache: 3162^2 (40 MB, 32 MiB L3) went 500-566 -> 418-464 us in five of six
-/// alternating runs of `bench --ops matvec` (one tie). One call on its own
+/// cache, read front to back on every call, misses on every line under
+/// LRU-like replacement: each line read evicts the one the next call needs
+/// first. Read the other way on every other call, the next call starts on
+/// what the last one left in cache: 3162^2 (40 MB, 32 MiB L3) went 385-595
+/// -> 320-563 us, faster in 7 of 9 alternating runs of `bench --ops matvec`
+/// against the build before. One call on its own
 /// gains nothing and loses nothing. Both directions cut the rows into the
 /// same blocks, and each block's sums do not depend on when it runs, so the
 /// bits do not change (the blocks must match: gemm's gemv gave other bits
 /// for the same row when it was handed as part of a different block).
 fn matvec_block(ws: &[f32], xs: &[f32], r0: usize, out: &mut [MaybeUninit<f32>], backward: bool) {
-    let k = xs.len();
+    let (k, m) = (xs.len(), out.len());
     let step = (ZIGZAG_BLOCK_BYTES / (4 * k.max(1))).max(1);
-    let mut blocks: Vec<_> = out.chunks_mut(step).enumerate().collect();
-    if backward {
-        blocks.reverse();
-    }
-    for (j, o) in blocks {
-        let r = r0 + j * step;
-        matvec_piece(&ws[r * k..(r + o.len()) * k], xs, o);
+    let blocks = m.div_ceil(step);
+    for i in 0..blocks {
+        let j = if backward { blocks - 1 - i } else { i };
+        let rows = j * step..m.min((j + 1) * step);
+        let r = r0 + rows.start;
+        matvec_piece(&ws[r * k..(r + rows.len()) * k], xs, &mut out[rows]);
     }
 }
 
