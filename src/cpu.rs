@@ -207,9 +207,9 @@ fn map1_into(
 /// outputs are usually fresh, uninitialized memory).
 fn as_out(s: &mut [f32]) -> &mut [MaybeUninit<f32>] {
     // SAFETY: MaybeUninit<f32> has f32's size and alignment. The slice stays
-    // initialized: it only goes to the simd kernels (through par_fill), which
-    // store initialized values with `MaybeUninit::write` and never store an
-    // uninitialized one.
+    // initialized as long as nothing stores an uninitialized value through
+    // it: callers hand it only to par_fill and rows_fill, whose kernels (the
+    // simd ones, long_row's apply passes) store with `MaybeUninit::write`.
     unsafe { &mut *(s as *mut [f32] as *mut [MaybeUninit<f32>]) }
 }
 
@@ -359,7 +359,13 @@ impl Backend for Cpu {
         let xs = contiguous(&x);
         let mut v = output(m);
         let out = &mut v.spare_capacity_mut()[..m];
-        let backward = m * k * 4 >= ZIGZAG_MIN_BYTES && ZIGZAG.fetch_xor(true, Ordering::Relaxed);
+        let order = if m * k * 4 >= ZIGZAG_MIN_BYTES {
+            Blocks::Zigzag {
+                backward: ZIGZAG.fetch_xor(true, Ordering::Relaxed),
+            }
+        } else {
+            Blocks::Whole
+        };
         if m * k >= PAR_MIN_MATVEC && m > 1 && fork::threads() > 1 {
             // One contiguous block of rows per thread, not grain()'s four:
             // the caller takes the first block and the helper the second,
@@ -368,13 +374,13 @@ impl Backend for Cpu {
             // (four alternating runs of each, one outlier at 643 us).
             let rows = m.div_ceil(fork::threads());
             fork::each(out.chunks_mut(rows).collect(), m * k, |i, o| {
-                matvec_block(ws, xs, i * rows, o, backward)
+                matvec_block(ws, xs, i * rows, o, order)
             });
         } else {
-            matvec_block(ws, xs, 0, out, backward);
+            matvec_block(ws, xs, 0, out, order);
         }
         // SAFETY: matvec_piece writes every element of the `out` it is given,
-        // matvec_block's blocks cover its piece, and the pieces cover all m.
+        // matvec_block hands it all of its piece, and the pieces cover all m.
         unsafe { v.set_len(m) };
         Ok(Array1::from(v))
     }
@@ -449,27 +455,46 @@ impl Backend for Cpu {
 /// call (`matvec_block`): about half the reference machine's 32 MiB L3.
 /// Smaller W stay cached between calls whichever way they are read.
 const ZIGZAG_MIN_BYTES: usize = 1 << 24;
-/// Rows of W per step of a backward pass: big enough that gemm's per-call
+/// Rows of W per block of a zigzag pass: big enough that gemm's per-call
 /// cost is lost in the streaming, small enough that the order follows W.
 const ZIGZAG_BLOCK_BYTES: usize = 1 << 20;
-/// Whether the next large matvec reads backward; flipped by every one.
+/// Whether the next large matvec reads backward; flipped by every one. One
+/// flag for the process: threads calling matvec on different large W at
+/// once break each other's alternation, which costs speed, never bits.
 static ZIGZAG: AtomicBool = AtomicBool::new(false);
 
-/// out = the rows of W x from row `r0` on (out.len() rows), forward or in
-/// reverse order of ZIGZAG_BLOCK_BYTES blocks. A W larger than the last-level
-/// cache, read front to back on every call, misses on every line under
-/// LRU-like replacement: each line read evicts the one the next call needs
-/// first. Read the other way on every other call, the next call starts on
-/// what the last one left in cache: 3162^2 (40 MB, 32 MiB L3) went 385-595
-/// -> 320-563 us, faster in 7 of 9 alternating runs of `bench --ops matvec`
-/// against the build before. One call on its own
-/// gains nothing and loses nothing. Both directions cut the rows into the
-/// same blocks, and each block's sums do not depend on when it runs, so the
-/// bits do not change (the blocks must match: gemm's gemv gave other bits
-/// for the same row when it was handed as part of a different block).
-fn matvec_block(ws: &[f32], xs: &[f32], r0: usize, out: &mut [MaybeUninit<f32>], backward: bool) {
+/// How `matvec_block` walks its rows.
+#[derive(Clone, Copy)]
+enum Blocks {
+    /// One piece, front to back (W under ZIGZAG_MIN_BYTES).
+    Whole,
+    /// ZIGZAG_BLOCK_BYTES blocks, in reverse order when `backward`.
+    Zigzag { backward: bool },
+}
+
+/// out = the rows of W x from row `r0` on (out.len() rows). A W larger than
+/// the last-level cache, read front to back on every call, misses on every
+/// line under LRU-like replacement: each line read evicts the one the next
+/// call needs first. Read the other way on every other call, the next call
+/// starts on what the last one left in cache: 3162^2 (40 MB, 32 MiB L3) was
+/// faster in 7 of 9 alternating runs of `bench --ops matvec` against the
+/// build before (medians 385-595 us before, 320-563 after). One call on its
+/// own gains nothing and loses nothing. Both directions cut the rows into
+/// the same blocks, and each block's sums do not depend on when it runs, so
+/// the two give the same bits. The blocks must match: gemm's gemv gave other
+/// bits for rows handed in one call of a thread's whole half than in 1 MiB
+/// blocks (so the forward pass is blocked too, and a W of 16 MiB and more
+/// has other bits than before this walk, within the same bound). Blocks are a multiple of four
+/// rows, which `simd::matvec_rows` (rows past GEMV_MAX_K) takes at a time.
+fn matvec_block(ws: &[f32], xs: &[f32], r0: usize, out: &mut [MaybeUninit<f32>], order: Blocks) {
     let (k, m) = (xs.len(), out.len());
-    let step = (ZIGZAG_BLOCK_BYTES / (4 * k.max(1))).max(1);
+    let backward = match order {
+        Blocks::Whole => return matvec_piece(&ws[r0 * k..(r0 + m) * k], xs, out),
+        Blocks::Zigzag { backward } => backward,
+    };
+    let step = (ZIGZAG_BLOCK_BYTES / (4 * k.max(1)))
+        .next_multiple_of(4)
+        .max(4);
     let blocks = m.div_ceil(step);
     for i in 0..blocks {
         let j = if backward { blocks - 1 - i } else { i };
@@ -807,35 +832,34 @@ mod tests {
 
     /// matvec's backward pass (every other call on a large W) gives the same
     /// bits as the forward one, over blocks that do not divide the rows
-    /// evenly, from an offset row, and on both gemv paths.
+    /// evenly, from an offset row, and on both gemv paths; the whole-piece
+    /// walk gives the right sums too.
     #[test]
     fn matvec_backward_same_bits() {
-        for (m, k) in [(500, 3000), (9, GEMV_MAX_K + 3), (3, 1)] {
+        for (m, k) in [(500, 3000), (60, GEMV_MAX_K + 3), (3, 1)] {
             let w = data(m * k, 5);
             let x = data(k, 6);
             let (ws, xs) = (w.as_slice().unwrap(), x.as_slice().unwrap());
             let r0 = m / 3;
-            let run = |backward: bool| {
+            let run = |order: Blocks| {
                 let mut v = Vec::<f32>::with_capacity(m - r0);
-                matvec_block(ws, xs, r0, &mut v.spare_capacity_mut()[..m - r0], backward);
+                matvec_block(ws, xs, r0, &mut v.spare_capacity_mut()[..m - r0], order);
                 // SAFETY: matvec_block writes every element it is given.
                 unsafe { v.set_len(m - r0) };
                 v.iter().map(|f| f.to_bits()).collect::<Vec<_>>()
             };
-            if k == 3000 {
-                assert!((m - r0) * k * 4 > 3 * ZIGZAG_BLOCK_BYTES, "several blocks");
+            if k > 1 {
+                assert!((m - r0) * k * 4 > 2 * ZIGZAG_BLOCK_BYTES, "several blocks");
             }
-            assert_eq!(run(false), run(true), "{m} x {k}");
-            let fwd = run(false);
-            for (i, &bits) in fwd.iter().enumerate() {
-                let d = Cpu.dot(
-                    w.slice(ndarray::s![(r0 + i) * k..(r0 + i + 1) * k]),
-                    x.view(),
-                );
+            let fwd = run(Blocks::Zigzag { backward: false });
+            assert_eq!(fwd, run(Blocks::Zigzag { backward: true }), "{m} x {k}");
+            for (i, bits) in run(Blocks::Whole).into_iter().chain(fwd).enumerate() {
+                let row = r0 + i % (m - r0);
+                let d = Cpu.dot(w.slice(ndarray::s![row * k..(row + 1) * k]), x.view());
                 let d = d.unwrap();
                 assert!(
                     (f32::from_bits(bits) - d).abs() <= 1e-3 * (k as f32).sqrt(),
-                    "row {i}"
+                    "row {row}"
                 );
             }
         }

@@ -581,8 +581,12 @@ fn deterministic(b: &dyn Backend) -> Outcome {
     }
     let (a, c) = (matrix(97, 131, 53), matrix(131, 61, 54));
     let first = b.matmul(a.view(), c.view())?;
+    // The second W is over 16 MiB: the CPU reads it backward on every other
+    // call, with the same bits.
     let (w, v) = (matrix(300, 1000, 55), vector(1000, 56, -1.0, 1.0));
+    let (wl, vl) = (matrix(2100, 2100, 57), vector(2100, 58, -1.0, 1.0));
     let first_mv = b.matvec(w.view(), v.view())?;
+    let first_large = b.matvec(wl.view(), vl.view())?;
     for _ in 0..2 {
         let bits = |x: &Array2<f32>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         if bits(&b.matmul(a.view(), c.view())?) != bits(&first) {
@@ -595,6 +599,14 @@ fn deterministic(b: &dyn Backend) -> Outcome {
             .any(|(p, q)| p.to_bits() != q.to_bits())
         {
             return Err(fail("matvec: runs differ"));
+        }
+        let again = b.matvec(wl.view(), vl.view())?;
+        if again
+            .iter()
+            .zip(&first_large)
+            .any(|(p, q)| p.to_bits() != q.to_bits())
+        {
+            return Err(fail("matvec 2100 x 2100: runs differ"));
         }
     }
     Ok(())

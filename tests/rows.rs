@@ -6,7 +6,7 @@ mod common;
 
 use common::{BackendCase, Outcome, check_expected, fail, same_bits, values};
 use gpu_basics::{Backend, Error};
-use ndarray::{Array2, ArrayView2, Axis, array, s};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, array, s};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -408,8 +408,10 @@ fn rows_empty_and_bad_input(b: &dyn Backend) -> Outcome {
     Ok(())
 }
 
+type IntoOp = fn(&dyn Backend, ArrayView2<'_, f32>, ArrayViewMut2<'_, f32>) -> Result<(), Error>;
+
 /// softmax_into and normalize_rows_into give the allocating ops' bits, into
-/// contiguous outputs prefilled with garbage and into transposed ones, from
+/// contiguous, transposed and row-reversed outputs prefilled with a sentinel, from
 /// contiguous and transposed inputs: one element, odd shapes, rows split
 /// between threads, rows long enough to be split themselves, NaN rows; a
 /// wrong `out` is an error naming the op and both shapes.
@@ -431,38 +433,38 @@ fn rows_into(b: &dyn Backend) -> Outcome {
         if m > 1 && n > 2 {
             x[[1, 2]] = f32::NAN;
         }
-        let mut out = Array2::from_elem((m, n), f32::NAN);
-        let mut backing = Array2::from_elem((n, m), 5.0f32);
-        if n > 0 {
-            let want = b.softmax(x.view())?;
-            b.softmax_into(x.view(), out.view_mut())?;
-            same_bits(
-                "softmax_into",
-                out.view().into_dyn(),
-                want.view().into_dyn(),
-            )?;
-            b.softmax_into(x.view(), backing.view_mut().reversed_axes())?;
-            same_bits(
-                "softmax_into, transposed out",
-                backing.t().into_dyn(),
-                want.view().into_dyn(),
-            )?;
-        }
-        out.fill(-1.0);
-        let want = b.normalize_rows(x.view())?;
-        b.normalize_rows_into(x.view(), out.view_mut())?;
-        same_bits(
-            "normalize_rows_into",
-            out.view().into_dyn(),
-            want.view().into_dyn(),
-        )?;
+        // Outputs start as a finite sentinel, so an element left unwritten
+        // shows even in a NaN row.
         let xt = x.t().to_owned();
-        b.normalize_rows_into(xt.t(), out.view_mut())?;
-        same_bits(
-            "normalize_rows_into, transposed input",
-            out.view().into_dyn(),
-            want.view().into_dyn(),
-        )?;
+        let ops: [(&str, IntoOp); 2] = [
+            ("softmax_into", |b, x, o| b.softmax_into(x, o)),
+            ("normalize_rows_into", |b, x, o| b.normalize_rows_into(x, o)),
+        ];
+        for (name, into) in ops {
+            if name == "softmax_into" && n == 0 {
+                continue;
+            }
+            let want = match name {
+                "softmax_into" => b.softmax(x.view())?,
+                _ => b.normalize_rows(x.view())?,
+            };
+            let mut out = Array2::from_elem((m, n), 7.0f32);
+            into(b, x.view(), out.view_mut())?;
+            same_bits(name, out.view().into_dyn(), want.view().into_dyn())?;
+            out.fill(7.0);
+            into(b, xt.t(), out.view_mut())?;
+            let what = format!("{name}, transposed input");
+            same_bits(&what, out.view().into_dyn(), want.view().into_dyn())?;
+            let mut backing = Array2::from_elem((n, m), 7.0f32);
+            into(b, x.view(), backing.view_mut().reversed_axes())?;
+            let what = format!("{name}, transposed out");
+            same_bits(&what, backing.t().into_dyn(), want.view().into_dyn())?;
+            let mut backing = Array2::from_elem((m, n), 7.0f32);
+            into(b, x.view(), backing.slice_mut(s![..;-1, ..]))?;
+            let what = format!("{name}, out with rows reversed");
+            let back = backing.slice(s![..;-1, ..]);
+            same_bits(&what, back.into_dyn(), want.view().into_dyn())?;
+        }
     }
     let x = arr(2, 3, 1, 0.0, 1.0);
     let mut wrong = Array2::<f32>::zeros((3, 2));
