@@ -134,12 +134,15 @@ impl Backend for Naive {
                     m = x[at(axis, l, k)];
                 }
             }
-            let mut sum = 0.0f32;
+            // Summed in float64, as the other naive reductions are: a million
+            // f32 terms summed in order would carry ~1e3 ulp, enough to hide a
+            // real bug behind the tests' bound for it.
+            let mut sum = 0.0f64;
             for k in 0..len {
-                sum += (x[at(axis, l, k)] - m).exp();
+                sum += f64::from((x[at(axis, l, k)] - m).exp());
             }
             for k in 0..len {
-                out[at(axis, l, k)] = (x[at(axis, l, k)] - m).exp() / sum;
+                out[at(axis, l, k)] = (f64::from((x[at(axis, l, k)] - m).exp()) / sum) as f32;
             }
         }
         Ok(out)

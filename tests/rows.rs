@@ -6,7 +6,7 @@ mod common;
 
 use common::{BackendCase, Outcome, check_expected, fail, same_bits, values};
 use gpu_basics::{Backend, Error};
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, array, s};
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis, array, s};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -27,7 +27,7 @@ fn exp_ulps(backend: &str, t: f64) -> f64 {
 }
 
 /// Summation error in ulps of a sum of n non-negative terms. naive sums in
-/// order: n. cpu sums leaves of 256 in 16 chains of 16 joined by a 4-level tree
+/// float64 and divides there: 1 (the final rounding to f32). cpu sums leaves of 256 in 16 chains of 16 joined by a 4-level tree
 /// (20), then pairwise over leaves and, for rows cut into pieces, over pieces
 /// (log2(n / 256) + 2): under 32 + log2(n). gpu: per-row
 /// chains of at most 32 (short rows) or 8 terms per invocation, a 256-wide tree
@@ -36,7 +36,7 @@ fn exp_ulps(backend: &str, t: f64) -> f64 {
 fn sum_ulps(backend: &str, n: usize) -> f64 {
     let lg = (n.max(2) as f64).log2();
     match backend {
-        "naive" => n as f64,
+        "naive" => 1.0,
         "cpu" => 32.0 + lg,
         _ => 32.0 + 2.0 * lg + n as f64 / 524_288.0,
     }
@@ -99,7 +99,12 @@ fn check_lines(
 /// division and rounding. Values below 2^-126 may be flushed to 0 on the GPU.
 fn check_softmax(b: &dyn Backend, x: ArrayView2<'_, f32>, axis: Axis) -> Outcome {
     let got = b.softmax_axis(x, axis)?;
-    check_lines("softmax", x, &got, axis, |r| {
+    check_lines("softmax", x, &got, axis, softmax_oracle(b.name()))
+}
+
+/// The wanted softmax of one float64 line and the bound of `check_softmax`.
+fn softmax_oracle(backend: &str) -> impl Fn(&[f64]) -> (Vec<f64>, Vec<f64>) + '_ {
+    move |r| {
         let m = r.iter().cloned().fold(f64::MIN, f64::max);
         let e: Vec<f64> = r.iter().map(|&v| (v - m).exp()).collect();
         let sum: f64 = e.iter().sum();
@@ -111,19 +116,19 @@ fn check_softmax(b: &dyn Backend, x: ArrayView2<'_, f32>, axis: Axis) -> Outcome
         let mean_e = r
             .iter()
             .zip(&e)
-            .map(|(&v, &w)| w * exp_ulps(b.name(), v - m))
+            .map(|(&v, &w)| w * exp_ulps(backend, v - m))
             .sum::<f64>()
             / sum;
-        let s = sum_ulps(b.name(), r.len());
+        let s = sum_ulps(backend, r.len());
         let bound = r
             .iter()
             .zip(&want)
             .map(|(&v, &w)| {
-                (exp_ulps(b.name(), v - m) + 16.0 * mean_e + s + 4.0) * EPS * w.abs() + 1.2e-38
+                (exp_ulps(backend, v - m) + 16.0 * mean_e + s + 4.0) * EPS * w.abs() + 1.2e-38
             })
             .collect();
         (want, bound)
-    })
+    }
 }
 
 /// normalize_rows against float64: out = x / ||x||, relative error
@@ -132,7 +137,12 @@ fn check_softmax(b: &dyn Backend, x: ArrayView2<'_, f32>, axis: Axis) -> Outcome
 /// (inverseSqrt is within 2 ulp in WGSL). naive accumulates in float64: 2 ulp.
 fn check_normalize(b: &dyn Backend, x: ArrayView2<'_, f32>, axis: Axis) -> Outcome {
     let got = b.normalize_rows_axis(x, axis)?;
-    check_lines("normalize_rows", x, &got, axis, |r| {
+    check_lines("normalize_rows", x, &got, axis, normalize_oracle(b.name()))
+}
+
+/// The wanted normalize_rows of one float64 line and the bound of `check_normalize`.
+fn normalize_oracle(backend: &str) -> impl Fn(&[f64]) -> (Vec<f64>, Vec<f64>) + '_ {
+    move |r| {
         let norm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
         let want: Vec<f64> = r
             .iter()
@@ -146,14 +156,14 @@ fn check_normalize(b: &dyn Backend, x: ArrayView2<'_, f32>, axis: Axis) -> Outco
                 }
             })
             .collect();
-        let rel = if b.name() == "naive" {
+        let rel = if backend == "naive" {
             2.0
         } else {
-            sum_ulps(b.name(), r.len()) / 2.0 + 6.0
+            sum_ulps(backend, r.len()) / 2.0 + 6.0
         };
         let bound = want.iter().map(|w| rel * EPS * w.abs() + 1.2e-38).collect();
         (want, bound)
-    })
+    }
 }
 
 fn check_both(b: &dyn Backend, x: ArrayView2<'_, f32>) -> Outcome {
@@ -408,6 +418,160 @@ fn rows_empty_and_bad_input(b: &dyn Backend) -> Outcome {
     Ok(())
 }
 
+/// Row lengths around every path of every backend: one element, the CPU's
+/// 16-lane vectors and four-rows-at-once rows (16-255), its long-row leaves (256)
+/// and split rows, the GPU's 32 one-invocation and 2048 one-workgroup rows; with
+/// enough rows for the CPU's leftovers after four.
+fn edge_lengths() -> [(usize, usize); 12] {
+    [
+        (5, 1),
+        (7, 15),
+        (7, 16),
+        (7, 17),
+        (6, 33),
+        (5, 64),
+        (9, 255),
+        (5, 256),
+        (5, 257),
+        (3, 2049),
+        (2, 4097),
+        (2, (1 << 17) + 3),
+    ]
+}
+
+/// softmax gives the same answer whatever it subtracts, so a wrong row maximum
+/// shows only where exp would overflow or underflow: rows far below zero (a
+/// maximum taken as 0 makes every term underflow) and rows with one value 100
+/// above the rest at the first, middle or last place (a maximum that misses it
+/// makes exp(100) overflow).
+fn rows_shifted_and_spiked(b: &dyn Backend) -> Outcome {
+    for (i, (m, n)) in edge_lengths().into_iter().enumerate() {
+        let shape =
+            |e: libtest_mimic::Failed| fail(format!("({m}, {n}): {}", e.message().unwrap_or("")));
+        let x = arr(m, n, 100 + i as u64, -200.0, -150.0);
+        check_both(b, x.view()).map_err(shape)?;
+        for p in [0, n / 2, n - 1] {
+            let mut x = arr(m, n, 200 + i as u64, -5.0, 5.0);
+            x.column_mut(p).mapv_inplace(|v| v + 100.0);
+            check_softmax(b, x.view(), Axis(1)).map_err(shape)?;
+            check_softmax(b, x.t(), Axis(0)).map_err(shape)?;
+        }
+    }
+    Ok(())
+}
+
+/// NaN, +inf and -inf at the first, middle and last place of rows of every
+/// length class, between ordinary rows, plus an all -inf row and a zero row.
+/// NaN and +inf make the whole row NaN in both ops; -inf makes normalize_rows'
+/// row NaN and is an exact 0 in softmax, whose other entries are the softmax of
+/// the rest of the row; ordinary rows are unaffected (float64 oracle). Along
+/// axis 0, the same bits as the transpose's rows.
+fn rows_nan_inf_positions(b: &dyn Backend) -> Outcome {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        Plain,
+        Nan,
+        PosInf,
+        NegInf(usize),
+        AllNegInf,
+        Zero,
+    }
+    let inf = f32::INFINITY;
+    for (i, (_, n)) in edge_lengths().into_iter().enumerate() {
+        let mut kinds = vec![Kind::Plain];
+        for p in [0, n / 2, n - 1] {
+            kinds.extend([Kind::Nan, Kind::PosInf, Kind::NegInf(p), Kind::Plain]);
+        }
+        kinds.extend([Kind::AllNegInf, Kind::Zero, Kind::Plain]);
+        let mut x = arr(kinds.len(), n, 300 + i as u64, -20.0, 20.0);
+        for (r, &k) in kinds.iter().enumerate() {
+            let p = (r / 4) % 3; // which place this group of four rows uses
+            let p = [0, n / 2, n - 1][p];
+            match k {
+                Kind::Plain => {}
+                Kind::Nan => x[[r, p]] = f32::NAN,
+                Kind::PosInf => x[[r, p]] = inf,
+                Kind::NegInf(q) => x[[r, q]] = -inf,
+                Kind::AllNegInf => x.row_mut(r).fill(-inf),
+                Kind::Zero => x.row_mut(r).fill(0.0),
+            }
+        }
+        let sm = b.softmax(x.view())?;
+        let nr = b.normalize_rows(x.view())?;
+        if sm.dim() != x.dim() || nr.dim() != x.dim() {
+            return Err(fail(format!(
+                "{:?}: softmax {:?}, normalize_rows {:?}",
+                x.dim(),
+                sm.dim(),
+                nr.dim()
+            )));
+        }
+        let f64s = |r: ArrayView1<'_, f32>| r.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+        let nan = |a: &Array2<f32>, r: usize| a.row(r).iter().all(|v| v.is_nan());
+        let what = |op: &str, r: usize| format!("{op} of ({}, {n}) row {r}", x.nrows());
+        for (r, &k) in kinds.iter().enumerate() {
+            let row: Vec<f32> = x.row(r).to_vec();
+            let (sm_r, nr_r) = (sm.row(r).to_vec(), nr.row(r).to_vec());
+            let all_neg_inf = row.iter().all(|&v| v == -inf);
+            match k {
+                Kind::Nan | Kind::PosInf | Kind::AllNegInf => {
+                    if !nan(&sm, r) || !nan(&nr, r) {
+                        return Err(fail(format!(
+                            "{}: {:?} and {:?}, want NaN rows",
+                            what("softmax/normalize_rows", r),
+                            &sm_r[..sm_r.len().min(4)],
+                            &nr_r[..nr_r.len().min(4)]
+                        )));
+                    }
+                }
+                Kind::NegInf(_) if all_neg_inf => {
+                    if !nan(&sm, r) || !nan(&nr, r) {
+                        return Err(fail(format!("{}: want NaN rows", what("n = 1", r))));
+                    }
+                }
+                Kind::NegInf(q) => {
+                    if sm_r[q] != 0.0 || !nan(&nr, r) {
+                        return Err(fail(format!(
+                            "{}: softmax [{q}] = {}, normalize_rows all NaN: {}",
+                            what("-inf", r),
+                            sm_r[q],
+                            nan(&nr, r)
+                        )));
+                    }
+                    let mut rest = f64s(x.row(r));
+                    rest.remove(q);
+                    let (mut want, mut bound) = softmax_oracle(b.name())(&rest);
+                    want.insert(q, 0.0);
+                    bound.insert(q, 0.0);
+                    check_line(&what("softmax", r), r, &sm_r, &want, &bound)?;
+                }
+                Kind::Plain | Kind::Zero => {
+                    let (want, bound) = softmax_oracle(b.name())(&f64s(x.row(r)));
+                    check_line(&what("softmax", r), r, &sm_r, &want, &bound)?;
+                    let (want, bound) = normalize_oracle(b.name())(&f64s(x.row(r)));
+                    check_line(&what("normalize_rows", r), r, &nr_r, &want, &bound)?;
+                    if k == Kind::Zero && nr_r.iter().any(|&v| v != 0.0) {
+                        return Err(fail(format!("{}: not zeros", what("normalize_rows", r))));
+                    }
+                }
+            }
+        }
+        let cols = b.softmax_axis(x.t(), Axis(0))?;
+        same_bits(
+            "softmax along axis 0",
+            cols.t().into_dyn(),
+            sm.view().into_dyn(),
+        )?;
+        let cols = b.normalize_rows_axis(x.t(), Axis(0))?;
+        same_bits(
+            "normalize_rows along axis 0",
+            cols.t().into_dyn(),
+            nr.view().into_dyn(),
+        )?;
+    }
+    Ok(())
+}
+
 type IntoOp = fn(&dyn Backend, ArrayView2<'_, f32>, ArrayViewMut2<'_, f32>) -> Result<(), Error>;
 
 /// softmax_into and normalize_rows_into give the allocating ops' bits, into
@@ -500,6 +664,8 @@ const CASES: &[BackendCase] = &[
     ("rows_larger_than_one_binding", rows_larger_than_one_binding),
     ("rows_large_magnitudes", rows_large_magnitudes),
     ("rows_zero_rows_nan_and_inf", rows_zero_rows_nan_and_inf),
+    ("rows_shifted_and_spiked", rows_shifted_and_spiked),
+    ("rows_nan_inf_positions", rows_nan_inf_positions),
     ("rows_empty_and_bad_input", rows_empty_and_bad_input),
     ("rows_into", rows_into),
 ];

@@ -25,22 +25,28 @@ pub fn gpu() -> Result<&'static Gpu, String> {
 }
 
 /// A second context with subgroups switched off, when the first one uses them:
-/// every backend case also runs on the workgroup-memory fallback.
-pub fn gpu_fallback() -> Option<&'static Gpu> {
-    static FALLBACK: OnceLock<Option<Gpu>> = OnceLock::new();
+/// every backend case also runs on the workgroup-memory fallback. `None` when
+/// there is nothing to fall back from; `Some(Err)` when the fallback context
+/// could not be made, which `run` turns into failing (or, without
+/// GPU_BASICS_REQUIRE_GPU=1, ignored) trials rather than fewer trials.
+pub fn gpu_fallback() -> Option<Result<&'static Gpu, String>> {
+    static FALLBACK: OnceLock<Option<Result<Gpu, String>>> = OnceLock::new();
     FALLBACK
         .get_or_init(|| {
             let g = gpu().ok()?;
             if !g.uses_subgroups() {
                 return None;
             }
-            Gpu::with_options(GpuOptions {
-                disable_subgroups: true,
-                ..Default::default()
-            })
-            .ok()
+            Some(
+                Gpu::with_options(GpuOptions {
+                    disable_subgroups: true,
+                    ..Default::default()
+                })
+                .map_err(|e| e.to_string()),
+            )
         })
         .as_ref()
+        .map(|r| r.as_ref().map_err(|e| e.clone()))
 }
 
 pub fn gpu_required() -> bool {
@@ -49,10 +55,20 @@ pub fn gpu_required() -> bool {
 
 /// A trial that needs the GPU: run it, skip it visibly, or fail it when required.
 fn gpu_trial(name: String, body: impl FnOnce(&Gpu) -> Outcome + Send + 'static) -> Trial {
-    match gpu() {
-        Ok(_) => Trial::test(name, move || body(gpu().expect("checked above"))),
+    context_trial(name, gpu(), body)
+}
+
+/// A trial on `context`: run it, or, when the context could not be made, fail
+/// it (GPU_BASICS_REQUIRE_GPU=1) or show it as ignored.
+fn context_trial(
+    name: String,
+    context: Result<&'static Gpu, String>,
+    body: impl FnOnce(&Gpu) -> Outcome + Send + 'static,
+) -> Trial {
+    match context {
+        Ok(g) => Trial::test(name, move || body(g)),
         Err(reason) if gpu_required() => Trial::test(name, move || {
-            Err(format!("GPU_BASICS_REQUIRE_GPU=1 but no GPU: {reason}").into())
+            Err(format!("GPU_BASICS_REQUIRE_GPU=1 but no GPU context: {reason}").into())
         }),
         Err(_) => Trial::test(name, || Ok(())).with_ignored_flag(true),
     }
@@ -74,15 +90,20 @@ pub fn run(cases: &[BackendCase], gpu_cases: &[GpuCase]) -> ! {
         Err(reason) if gpu_required() => eprintln!("GPU REQUIRED but unavailable: {reason}"),
         Err(reason) => eprintln!("GPU tests SKIPPED (shown as ignored): {reason}"),
     }
+    if let Some(Err(reason)) = gpu_fallback() {
+        eprintln!("the no-subgroup fallback context could not be made: {reason}");
+    }
     let mut trials = Vec::new();
     for &(name, body) in cases {
         trials.push(Trial::test(format!("naive::{name}"), move || body(&Naive)));
         trials.push(Trial::test(format!("cpu::{name}"), move || body(&Cpu)));
         trials.push(gpu_trial(format!("gpu::{name}"), move |g| body(g)));
         if let Some(fallback) = gpu_fallback() {
-            trials.push(Trial::test(format!("gpu_nosubgroups::{name}"), move || {
-                body(fallback)
-            }));
+            trials.push(context_trial(
+                format!("gpu_nosubgroups::{name}"),
+                fallback,
+                move |g| body(g),
+            ));
         }
     }
     for &(name, body) in gpu_cases {
