@@ -146,39 +146,53 @@ impl Op {
         }
     }
 
-    /// Elements of the op's result for inputs of `shapes`.
-    pub fn output_elems(self, shapes: &[&[usize]]) -> u64 {
+    /// Elements of the op's result for inputs of `shapes`; an error names the op
+    /// and the shapes when there are too few inputs or a product's input is not 2-D.
+    pub fn output_elems(self, shapes: &[&[usize]]) -> Result<u64> {
+        self.check(shapes, None)?;
         let elems = |s: &[usize]| s.iter().product::<usize>() as u64;
-        match self {
+        Ok(match self {
             Op::Dot | Op::L1 | Op::L2 => 1,
             Op::Outer => elems(shapes[0]) * elems(shapes[1]),
-            Op::Matvec => shapes[0][0] as u64,
-            Op::Matmul => (shapes[0][0] * shapes[1][1]) as u64,
+            Op::Matvec => self.matrix(shapes, 0)?[0] as u64,
+            Op::Matmul => (self.matrix(shapes, 0)?[0] * self.matrix(shapes, 1)?[1]) as u64,
             _ => elems(shapes[0]),
-        }
+        })
     }
 
     /// Bytes an op must move at least (each input read once, the result written
     /// once), for throughput figures.
-    pub fn min_bytes(self, shapes: &[&[usize]]) -> u64 {
+    pub fn min_bytes(self, shapes: &[&[usize]]) -> Result<u64> {
         let inputs: u64 = shapes
             .iter()
             .map(|s| s.iter().product::<usize>() as u64)
             .sum();
-        4 * (inputs + self.output_elems(shapes))
+        Ok(4 * (inputs + self.output_elems(shapes)?))
     }
 
     /// Floating-point operations of the products (0 for the ops measured in GB/s):
     /// a multiply and an add per term of dot, matvec and matmul, one multiply per
     /// entry of outer.
-    pub fn flops(self, shapes: &[&[usize]]) -> u64 {
+    pub fn flops(self, shapes: &[&[usize]]) -> Result<u64> {
+        self.check(shapes, None)?;
         let n = |i: usize| shapes[i].iter().product::<usize>() as u64;
-        match self {
+        Ok(match self {
             Op::Dot => 2 * n(0),
             Op::Outer => n(0) * n(1),
             Op::Matvec => 2 * n(0),
-            Op::Matmul => 2 * n(0) * shapes[1][1] as u64,
+            Op::Matmul => 2 * n(0) * self.matrix(shapes, 1)?[1] as u64,
             _ => 0,
+        })
+    }
+
+    /// Input `i`'s shape, which must be 2-D.
+    fn matrix<'a>(self, shapes: &[&'a [usize]], i: usize) -> Result<&'a [usize]> {
+        match shapes[i] {
+            s @ [_, _] => Ok(s),
+            s => Err(Error::shape(
+                self.name(),
+                format!("expects a 2-D array as input {i}, got shape {s:?}"),
+            )),
         }
     }
 }
@@ -208,4 +222,46 @@ fn rank<D: ndarray::Dimension>(
 /// A scalar result as a 0-d array (how `apply` writes it to .npy).
 fn scalar(v: f32) -> ArrayD<f32> {
     ArrayD::from_elem(IxDyn(&[]), v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Op;
+
+    #[test]
+    fn sizes_of_the_products() {
+        let (a, b): (&[usize], &[usize]) = (&[2, 3], &[3, 4]);
+        assert_eq!(Op::Matmul.output_elems(&[a, b]).unwrap(), 8);
+        assert_eq!(Op::Matmul.flops(&[a, b]).unwrap(), 2 * 2 * 3 * 4);
+        assert_eq!(Op::Matmul.min_bytes(&[a, b]).unwrap(), 4 * (6 + 12 + 8));
+        assert_eq!(Op::Matvec.output_elems(&[a, &[3]]).unwrap(), 2);
+        assert_eq!(Op::Outer.flops(&[&[5], &[7]]).unwrap(), 35);
+        assert_eq!(Op::Sigmoid.min_bytes(&[&[10]]).unwrap(), 80);
+    }
+
+    #[test]
+    fn sizes_of_bad_shapes_are_errors() {
+        // matvec's flops need only the element count, so its rank-0 case has no
+        // flops error to check.
+        for (op, shapes, needle, flops_too) in [
+            (
+                Op::Matmul,
+                vec![&[2usize, 3][..]],
+                "2 input(s), got 1",
+                true,
+            ),
+            (Op::Matmul, vec![&[2, 3][..], &[3][..]], "[3]", true),
+            (Op::Matvec, vec![&[][..], &[3][..]], "[]", false),
+            (Op::Dot, vec![], "2 input(s), got 0", true),
+        ] {
+            let mut results = vec![op.output_elems(&shapes), op.min_bytes(&shapes)];
+            if flops_too {
+                results.push(op.flops(&shapes));
+            }
+            for r in results {
+                let e = r.expect_err("a bad shape").to_string();
+                assert!(e.contains(op.name()) && e.contains(needle), "{e}");
+            }
+        }
+    }
 }

@@ -173,6 +173,55 @@ fn memory_is_bounded(_: &Gpu) -> Outcome {
     Ok(())
 }
 
+/// With a pool that keeps nothing, every buffer is let go when its last owner
+/// drops it, often while commands that read it are recorded and not yet
+/// submitted: an input uploaded and dropped mid-chain, the row ops' transposed
+/// temporaries, the reductions' partial sums. Results must be the default
+/// context's, bit for bit (same device, same kernels), and nothing is pooled.
+fn buffers_let_go_while_in_use(gpu: &Gpu) -> Outcome {
+    let bare = Gpu::with_options(GpuOptions {
+        pool_bytes: Some(0),
+        ..Default::default()
+    })?;
+    let x = arr(&[300, 7], 1);
+    let v = arr(&[5000], 2);
+    let m = arr(&[300, 5000], 3);
+    for round in 0..3 {
+        let pairs = [
+            (
+                "upload then sigmoid",
+                bare.upload(&x)?.sigmoid()?.to_array()?,
+                gpu.upload(&x)?.sigmoid()?.to_array()?,
+            ),
+            (
+                "softmax along axis 0",
+                bare.softmax_axis(x.view().into_dimensionality().unwrap(), ndarray::Axis(0))?
+                    .into_dyn(),
+                gpu.softmax_axis(x.view().into_dimensionality().unwrap(), ndarray::Axis(0))?
+                    .into_dyn(),
+            ),
+            (
+                "dot",
+                bare.upload(&v)?.dot(&bare.upload(&v)?)?.to_array()?,
+                gpu.upload(&v)?.dot(&gpu.upload(&v)?)?.to_array()?,
+            ),
+            (
+                "matvec",
+                bare.upload(&m)?.matvec(&bare.upload(&v)?)?.to_array()?,
+                gpu.upload(&m)?.matvec(&gpu.upload(&v)?)?.to_array()?,
+            ),
+        ];
+        for (what, got, want) in pairs {
+            common::same_bits(&format!("{what}, round {round}"), got.view(), want.view())?;
+        }
+    }
+    let stats = bare.memory_stats();
+    if stats.bytes_pooled != 0 {
+        return Err(fail(format!("a pool of 0 bytes kept {stats:?}")));
+    }
+    Ok(())
+}
+
 /// An application's own device and queue, handed over.
 fn from_existing_device(_: &Gpu) -> Outcome {
     let instance =
@@ -228,6 +277,7 @@ const GPU_CASES: &[GpuCase] = &[
     ("splitting_paths", splitting_paths),
     ("threads_share_one_gpu", threads_share_one_gpu),
     ("memory_is_bounded", memory_is_bounded),
+    ("buffers_let_go_while_in_use", buffers_let_go_while_in_use),
     ("from_existing_device", from_existing_device),
     ("errors_are_values", errors_are_values),
 ];

@@ -630,13 +630,14 @@ pub fn bench(args: &Args) -> Result<(), String> {
             .collect();
         let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
         let shapes_ref: Vec<&[usize]> = inputs.iter().map(|a| a.shape()).collect();
-        let bytes = op.min_bytes(&shapes_ref);
-        let flops = op.flops(&shapes_ref);
+        let bytes = op.min_bytes(&shapes_ref).map_err(|e| e.to_string())?;
+        let flops = op.flops(&shapes_ref).map_err(|e| e.to_string())?;
+        let output_elems = op.output_elems(&shapes_ref).map_err(|e| e.to_string())?;
         // The problem size on the plot's x axis: the largest array involved.
         let elements = input_shapes
             .iter()
             .map(|s| s.iter().product::<usize>() as u64)
-            .chain([op.output_elems(&shapes_ref)])
+            .chain([output_elems])
             .max()
             .unwrap_or(0);
         let mut push = |backend: &str, timing: &str, secs: f64| {

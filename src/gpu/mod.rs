@@ -41,6 +41,10 @@ pub struct GpuOptions {
     /// Use the workgroup-memory reductions even where the device has subgroup
     /// operations (to test the fallback, or to avoid a driver's subgroup bug).
     pub disable_subgroups: bool,
+    /// Keep at most this many bytes of free device buffers for reuse (default:
+    /// 1 GiB, or the device's largest buffer if smaller, at least 64 MiB). With
+    /// 0 every buffer is let go as soon as its last user drops it.
+    pub pool_bytes: Option<u64>,
 }
 
 /// What a `Gpu` runs on.
@@ -207,6 +211,11 @@ impl Gpu {
         if let Some(b) = options.max_binding_bytes {
             binding = binding.min(b);
         }
+        // Kernels and dispatch parameters index a window with u32. Vulkan and
+        // DX12 report bindings under 4 GiB, but wgpu's Metal backend reports its
+        // largest buffer, which can be larger: cap the window so that every
+        // in-window offset and size fits u32.
+        binding = binding.min(u64::from(u32::MAX));
         let window_bytes = binding / align * align;
         if window_bytes == 0 {
             return Err(Error::gpu(
@@ -240,6 +249,7 @@ impl Gpu {
             queue,
             pipelines,
             limits.max_buffer_size,
+            options.pool_bytes,
             max_workgroups,
             errors,
         );

@@ -5,7 +5,8 @@
 //! Sizes are rounded to classes with two significant bits (256, 384, 512, 768, ...),
 //! as vello's resource pool does: at most a third of a buffer is slack, and a
 //! buffer fits every request of its class. Free buffers are kept up to a byte cap;
-//! past it they are destroyed, which bounds memory however the sizes wander.
+//! past it their handles are dropped (wgpu frees them once no work uses them),
+//! which bounds memory however the sizes wander.
 //!
 //! Handing a buffer back while commands that use it are recorded but not yet
 //! submitted is safe: the next user's commands are recorded after them in the
@@ -69,12 +70,26 @@ pub(crate) struct PooledBuffer {
     kind: Kind,
     class: u64,
     pool: Arc<Pool>,
+    reusable: bool,
+}
+
+impl PooledBuffer {
+    /// Lets the buffer go instead of pooling it: for a buffer left in a state the
+    /// next user could not work with (a readback whose map failed or never
+    /// completed stays mapped or map-pending, and every later copy into it fails).
+    pub(crate) fn discard(mut self) {
+        self.reusable = false;
+    }
 }
 
 impl Drop for PooledBuffer {
     fn drop(&mut self) {
-        self.pool
-            .give_back(self.kind, self.class, self.buffer.clone());
+        if self.reusable {
+            self.pool
+                .give_back(self.kind, self.class, self.buffer.clone());
+        } else {
+            self.pool.forget(self.class);
+        }
     }
 }
 
@@ -91,11 +106,11 @@ pub(crate) fn size_class(bytes: u64) -> u64 {
 }
 
 impl Pool {
-    pub(crate) fn new(device: wgpu::Device, max_buffer_size: u64) -> Self {
-        // Keep up to 1 GiB of free buffers, or a quarter of the largest buffer the
+    pub(crate) fn new(device: wgpu::Device, max_buffer_size: u64, cap: Option<u64>) -> Self {
+        // By default keep up to 1 GiB of free buffers, or the largest buffer the
         // device allows if that is smaller: enough for a few working sets of the
         // sizes the benches use, without hoarding a small device's memory.
-        let cap_bytes = (1u64 << 30).min(max_buffer_size.max(1 << 26));
+        let cap_bytes = cap.unwrap_or((1u64 << 30).min(max_buffer_size.max(1 << 26)));
         Pool {
             device,
             max_buffer_size,
@@ -162,6 +177,14 @@ impl Pool {
             kind,
             class,
             pool: Arc::clone(self),
+            reusable: true,
+        }
+    }
+
+    /// Accounts for a loaned buffer that is not coming back (its handle drops).
+    fn forget(&self, class: u64) {
+        if let Ok(mut st) = self.state.lock() {
+            st.stats.bytes_allocated -= class;
         }
     }
 
@@ -172,8 +195,12 @@ impl Pool {
         };
         if st.stats.bytes_pooled + class > self.cap_bytes {
             st.stats.bytes_allocated -= class;
+            // Dropped, never destroyed: commands that use it may be recorded
+            // but not yet submitted (the next call's temporaries, an array
+            // dropped mid-chain), and destroy() would fail that submit. wgpu
+            // frees a dropped buffer once no submitted work uses it.
             drop(st);
-            buffer.destroy();
+            drop(buffer);
             return;
         }
         st.stats.bytes_pooled += class;

@@ -96,8 +96,8 @@ const MATMUL_K_CHUNK: usize = 16_384;
 const MATVEC_K_CHUNK: usize = 262_144;
 
 fn u32_of(v: usize) -> u32 {
-    // Callers pass in-window sizes and offsets, which are below the binding size
-    // (wgpu keeps bindings under 4 GiB, so under 2^30 f32).
+    // Callers pass in-window sizes and offsets, which are below the window size
+    // (capped under 4 GiB in `Gpu::build`, so under 2^30 f32).
     u32::try_from(v).expect("in-window values fit u32")
 }
 

@@ -62,11 +62,12 @@ impl Runtime {
         queue: wgpu::Queue,
         pipelines: Vec<Pipeline>,
         max_buffer_size: u64,
+        pool_bytes: Option<u64>,
         max_workgroups: u32,
         errors: Arc<Mutex<Vec<String>>>,
     ) -> Self {
         Runtime {
-            pool: Arc::new(Pool::new(device.clone(), max_buffer_size)),
+            pool: Arc::new(Pool::new(device.clone(), max_buffer_size, pool_bytes)),
             device,
             queue,
             pipelines,
@@ -307,24 +308,33 @@ impl Runtime {
             .map_async(wgpu::MapMode::Read, move |r| {
                 let _ = tx.send(r);
             });
-        self.wait(op, index)?;
-        // The callback runs inside a poll; ours or another thread's has made it by now,
-        // unless the map itself failed to resolve.
-        let mapped = rx
-            .recv_timeout(WAIT_TIMEOUT)
-            .map_err(|_| Error::gpu(op, "readback map never completed"))?;
-        mapped.map_err(|e| Error::gpu(op, format!("mapping the readback buffer: {e}")))?;
-        let out = {
+        let read = || -> Result<Vec<u8>> {
+            self.wait(op, index)?;
+            // The callback runs inside a poll; ours or another thread's has made it
+            // by now, unless the map itself failed to resolve.
+            let mapped = rx
+                .recv_timeout(WAIT_TIMEOUT)
+                .map_err(|_| Error::gpu(op, "readback map never completed"))?;
+            mapped.map_err(|e| Error::gpu(op, format!("mapping the readback buffer: {e}")))?;
             let view = staging
                 .buffer
                 .slice(..bytes)
                 .get_mapped_range()
                 .map_err(|e| Error::gpu(op, format!("reading the mapped buffer: {e}")))?;
-            view.to_vec()
+            Ok(view.to_vec())
         };
-        staging.buffer.unmap();
-        self.check_errors(op)?;
-        Ok(out)
+        match read() {
+            Ok(out) => {
+                staging.buffer.unmap();
+                self.check_errors(op)?;
+                Ok(out)
+            }
+            Err(e) => {
+                // Mapped or map-pending: pooled, it would fail every later read of its size.
+                staging.discard();
+                Err(e)
+            }
+        }
     }
 
     /// Waits until everything recorded so far has run.
