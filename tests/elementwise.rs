@@ -4,8 +4,10 @@
 
 mod common;
 
-use common::{BackendCase, Outcome, Tol, check_close, check_expected, fail, same_bits, values};
-use gpu_basics::{Backend, Error};
+use common::{
+    BackendCase, GpuCase, Outcome, Tol, check_close, check_expected, fail, same_bits, values,
+};
+use gpu_basics::{Backend, Error, Gpu, GpuOptions};
 use ndarray::{Array3, ArrayD, ArrayViewD, IxDyn, s};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -241,15 +243,7 @@ fn awkward_lengths(b: &dyn Backend) -> Outcome {
 fn larger_than_one_binding(b: &dyn Backend) -> Outcome {
     let n = 33_554_432 + 1_001;
     let x = arr(&[n], 99, -20.0, 20.0);
-    let got = b.sigmoid(x.view())?;
-    check_close(
-        "sigmoid",
-        &x.view(),
-        &got,
-        &oracle(&x.view(), sigmoid64),
-        &sigmoid_tol(b.name(), false),
-    )?;
-    drop(got);
+    check_sigmoids(b, x.view())?;
     let y = arr(&[n], 98, -3.0, 3.0);
     check_multiply(b, x.view(), y.view())
 }
@@ -285,6 +279,14 @@ fn sigmoid_edges(b: &dyn Backend) -> Outcome {
     let d = b.sigmoid_derivative(x.view())?;
     let want_s = [0.0, 1.0, f32::NAN, 1.0, 0.0, 0.5, 0.5];
     let want_d = [0.0, 0.0, f32::NAN, 0.0, 0.0, 0.25, 0.25];
+    if s.shape() != x.shape() || d.shape() != x.shape() {
+        return Err(fail(format!(
+            "shapes {:?} and {:?} for {:?}",
+            s.shape(),
+            d.shape(),
+            x.shape()
+        )));
+    }
     for (i, ((&gs, &gd), (&ws, &wd))) in s
         .iter()
         .zip(d.iter())
@@ -300,6 +302,19 @@ fn sigmoid_edges(b: &dyn Backend) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// NaN and inf are values: multiply gives IEEE's products (inf * 0 is NaN, the
+/// signs of infinities and zeros kept), at every place of a vector longer than
+/// the backends' vector widths.
+fn multiply_nan_and_inf(b: &dyn Backend) -> Outcome {
+    let inf = f32::INFINITY;
+    let a = [f32::NAN, inf, inf, -inf, 0.0, 1.0, -0.0, 3.0, -inf];
+    let c = [1.0, 0.0, -2.0, -inf, inf, f32::NAN, 5.0, -0.0, -0.0];
+    let n = 1003;
+    let x = ArrayD::from_shape_fn(IxDyn(&[n]), |i| a[i[0] % a.len()]);
+    let y = ArrayD::from_shape_fn(IxDyn(&[n]), |i| c[(i[0] + i[0] / a.len()) % c.len()]);
+    check_multiply(b, x.view(), y.view())
 }
 
 fn empty_and_single(b: &dyn Backend) -> Outcome {
@@ -445,6 +460,24 @@ fn into_bad_out(b: &dyn Backend) -> Outcome {
     )
 }
 
+/// A context with tiny bindings and a 3-workgroup-per-dimension cap drives the
+/// splitting paths with small arrays: many windows, and 2-D grids in each.
+fn splitting_paths(_: &Gpu) -> Outcome {
+    let small = Gpu::with_options(GpuOptions {
+        max_binding_bytes: Some(4096),
+        max_workgroups_per_dimension: Some(3),
+        ..Default::default()
+    })?;
+    for n in [1, 255, 256, 257, 768, 769, 1023, 1024, 1025, 3000, 9999] {
+        let x = arr(&[n], n as u64, -8.0, 8.0);
+        let y = arr(&[n], n as u64 + 1, -8.0, 8.0);
+        let what = |e: common::Failed| fail(format!("n = {n}: {}", e.message().unwrap_or("")));
+        check_sigmoids(&small, x.view()).map_err(what)?;
+        check_multiply(&small, x.view(), y.view()).map_err(what)?;
+    }
+    Ok(())
+}
+
 const CASES: &[BackendCase] = &[
     ("basic_sigmoid_exercise", basic_sigmoid_exercise),
     ("sigmoid_exercise", sigmoid_exercise),
@@ -456,12 +489,15 @@ const CASES: &[BackendCase] = &[
     ("sigmoid_larger_than_one_binding", larger_than_one_binding),
     ("non_contiguous_inputs", non_contiguous_inputs),
     ("sigmoid_edges", sigmoid_edges),
+    ("multiply_nan_and_inf", multiply_nan_and_inf),
     ("empty_and_single", empty_and_single),
     ("multiply_shape_mismatch", multiply_shape_mismatch),
     ("into_variants", into_variants),
     ("into_bad_out", into_bad_out),
 ];
 
+const GPU_CASES: &[GpuCase] = &[("splitting_paths", splitting_paths)];
+
 fn main() {
-    common::run(CASES, &[]);
+    common::run(CASES, GPU_CASES);
 }

@@ -1,5 +1,5 @@
-//! The GPU runtime itself: adapter and limits, resident chains, the splitting
-//! paths (windows over several bindings, 2-D dispatch grids), sharing one `Gpu`
+//! The GPU runtime itself: adapter and limits, resident chains (the splitting
+//! paths are tested per op, against the oracle, in each op's file), sharing one `Gpu`
 //! between threads, bounded memory, handing over an existing device, errors.
 
 mod common;
@@ -98,31 +98,6 @@ fn resident_chain(gpu: &Gpu) -> Outcome {
     )?;
     // The input arrays are unchanged and still readable after the chain.
     close("input after chain", &gx.to_array()?, &x)
-}
-
-/// A context with tiny bindings and a 3-workgroup-per-dimension cap drives the
-/// splitting paths with small arrays: many windows, and 2-D grids in each.
-fn splitting_paths(_: &Gpu) -> Outcome {
-    let small = Gpu::with_options(GpuOptions {
-        max_binding_bytes: Some(4096),
-        max_workgroups_per_dimension: Some(3),
-        ..Default::default()
-    })?;
-    for n in [1, 255, 256, 257, 768, 769, 1023, 1024, 1025, 3000, 9999] {
-        let x = arr(&[n], n as u64);
-        let y = arr(&[n], n as u64 + 1);
-        close(
-            &format!("sigmoid n={n}"),
-            &small.sigmoid(x.view())?,
-            &Cpu.sigmoid(x.view())?,
-        )?;
-        close(
-            &format!("multiply n={n}"),
-            &small.multiply(x.view(), y.view())?,
-            &Cpu.multiply(x.view(), y.view())?,
-        )?;
-    }
-    Ok(())
 }
 
 fn threads_share_one_gpu(gpu: &Gpu) -> Outcome {
@@ -274,7 +249,6 @@ const GPU_CASES: &[GpuCase] = &[
     ("adapter_is_reported", adapter_is_reported),
     ("limits_are_the_adapters", limits_are_the_adapters),
     ("resident_chain", resident_chain),
-    ("splitting_paths", splitting_paths),
     ("threads_share_one_gpu", threads_share_one_gpu),
     ("memory_is_bounded", memory_is_bounded),
     ("buffers_let_go_while_in_use", buffers_let_go_while_in_use),

@@ -675,6 +675,27 @@ fn nan_and_inf_propagate(b: &dyn Backend) -> Outcome {
             return Err(fail(format!("{} with an inf: {got}", r.name())));
         }
     }
+    let got = b.dot(x.view(), y.view())?;
+    if got != f32::INFINITY.copysign(y[517]) {
+        return Err(fail(format!("dot with an inf times {}: {got}", y[517])));
+    }
+    // A NaN at the first, middle or last place of a vector spread over many
+    // workgroups (and threads on the CPU) reaches the sum.
+    let n = 100_003;
+    let (u, v) = (vector(n, 78, -1.0, 1.0), vector(n, 79, -1.0, 1.0));
+    for p in [0, n / 2, n - 1] {
+        let mut u = u.clone();
+        u[p] = f32::NAN;
+        for r in Reduction::ALL {
+            let got = r.call(b, u.view(), v.view())?;
+            if !got.is_nan() {
+                return Err(fail(format!(
+                    "{} with a NaN at {p} of {n}: {got}",
+                    r.name()
+                )));
+            }
+        }
+    }
     let mut a = matrix(70, 9, 73);
     a[[66, 4]] = f32::NAN;
     let c = matrix(9, 70, 74);
@@ -683,6 +704,25 @@ fn nan_and_inf_propagate(b: &dyn Backend) -> Outcome {
         if v.is_nan() != (i == 66) {
             return Err(fail(format!(
                 "matmul: [{i}, {j}] = {v} (NaN only in row 66)"
+            )));
+        }
+    }
+    // k = 64 takes the GPU's four-at-a-time inner loop (k = 9 ends in its
+    // one-at-a-time tail): a NaN in row 66 of A and an inf in column 13 of B.
+    let mut a4 = matrix(70, 64, 80);
+    a4[[66, 37]] = f32::NAN;
+    let mut c4 = matrix(64, 70, 81);
+    c4[[5, 13]] = f32::INFINITY;
+    let got = b.matmul(a4.view(), c4.view())?;
+    for ((i, j), &v) in got.indexed_iter() {
+        let ok = match (i, j) {
+            (66, _) => v.is_nan(),
+            (_, 13) => v == f32::INFINITY.copysign(a4[[i, 5]]),
+            _ => v.is_finite(),
+        };
+        if !ok {
+            return Err(fail(format!(
+                "matmul, k = 64: [{i}, {j}] = {v} (NaN in row 66, inf in column 13)"
             )));
         }
     }
@@ -897,12 +937,43 @@ fn resident_chain(gpu: &Gpu) -> Outcome {
 }
 
 /// Past one storage binding at the device's own limit (33,554,432 f32 on lavapipe):
-/// two windows of partial sums.
+/// two windows of partial sums. Random floats against the bound, and then exact
+/// inputs compared bit for bit, where dropping any workgroup's partial or the
+/// second window (1,001 elements) changes the answer: a one at every 8th place
+/// and at the last place of the first window, against a 2 and a -1 at every
+/// 8th place. Every term is 0 or 1 in dot, l1 and l2 alike, so every partial
+/// sum is an integer below 2^24 and exact in any order.
 fn reduction_past_one_binding(gpu: &Gpu) -> Outcome {
     let n = 33_554_432 + 1_001;
     let (x, y) = (vector(n, 81, -1.0, 1.0), vector(n, 82, -1.0, 1.0));
-    check_reduction(gpu, Reduction::Dot, x.view(), y.view(), false)?;
-    check_reduction(gpu, Reduction::L1, x.view(), y.view(), false)
+    for r in Reduction::ALL {
+        check_reduction(gpu, r, x.view(), y.view(), false)?;
+    }
+    let x = Array1::from_shape_fn(n, |i| {
+        if i % 8 == 0 || i == 33_554_431 {
+            1.0f32
+        } else {
+            0.0
+        }
+    });
+    let y = Array1::from_shape_fn(n, |i| match i % 8 {
+        0 => 2.0f32,
+        4 => -1.0,
+        _ => 0.0,
+    });
+    // dot: 2 per 8 (x = 1, y = 2); l1 and l2: 1 at each place x or y is non-zero.
+    let ones = n.div_ceil(8) as f64;
+    for r in Reduction::ALL {
+        check_reduction(gpu, r, x.view(), y.view(), true)?;
+        let want = match r {
+            Reduction::Dot => 2.0 * ones,
+            _ => ones + (n - 4).div_ceil(8) as f64 + 1.0,
+        };
+        if r.oracle(x.view(), y.view()).0 != want {
+            return Err(fail(format!("{}: the oracle is not {want}", r.name())));
+        }
+    }
+    Ok(())
 }
 
 fn gpu_and_cpu_agree(gpu: &Gpu) -> Outcome {

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{BackendCase, Outcome, check_expected, fail, same_bits, values};
-use gpu_basics::{Backend, Error};
+use common::{BackendCase, GpuCase, Outcome, check_expected, fail, same_bits, values};
+use gpu_basics::{Backend, Error, Gpu, GpuOptions};
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis, array, s};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -360,6 +360,14 @@ fn rows_zero_rows_nan_and_inf(b: &dyn Backend) -> Outcome {
     ];
     let n = b.normalize_rows(x.view())?;
     let sm = b.softmax(x.view())?;
+    if n.dim() != x.dim() || sm.dim() != x.dim() {
+        return Err(fail(format!(
+            "normalize_rows {:?}, softmax {:?} for {:?}",
+            n.dim(),
+            sm.dim(),
+            x.dim()
+        )));
+    }
     let all = |r: usize, a: &Array2<f32>, f: fn(f32) -> bool| a.row(r).iter().all(|&v| f(v));
     let checks = [
         ("normalize zero row -> zeros", all(0, &n, |v| v == 0.0)),
@@ -654,6 +662,70 @@ fn rows_into(b: &dyn Backend) -> Outcome {
     }
 }
 
+/// A context with 8 KiB bindings (2,048 f32) drives the row ops' windows with
+/// small arrays: rows of one to nearly a binding in many windows, columns of
+/// arrays that fit the one binding the transpose needs; a row longer than a
+/// binding, or an axis-0 array larger than one, is `Error::TooLarge` naming the
+/// op and the shape.
+fn rows_small_bindings(_: &Gpu) -> Outcome {
+    let small = Gpu::with_options(GpuOptions {
+        max_binding_bytes: Some(8192),
+        ..Default::default()
+    })?;
+    let what = |m: usize, n: usize| {
+        move |e: libtest_mimic::Failed| fail(format!("({m}, {n}): {}", e.message().unwrap_or("")))
+    };
+    for (i, (m, n)) in [(300, 1), (301, 7), (50, 33), (9, 1000), (3, 2000)]
+        .into_iter()
+        .enumerate()
+    {
+        let x = arr(m, n, 400 + i as u64, -30.0, 30.0);
+        check_softmax(&small, x.view(), Axis(1)).map_err(what(m, n))?;
+        check_normalize(&small, x.view(), Axis(1)).map_err(what(m, n))?;
+    }
+    for (i, (m, n)) in [(300, 6), (64, 31), (1, 2000), (2000, 1)]
+        .into_iter()
+        .enumerate()
+    {
+        let x = arr(m, n, 500 + i as u64, -30.0, 30.0);
+        check_softmax(&small, x.view(), Axis(0)).map_err(what(m, n))?;
+        check_normalize(&small, x.view(), Axis(0)).map_err(what(m, n))?;
+    }
+    let long_rows = arr(2, 4000, 1, -1.0, 1.0);
+    let too_many = arr(300, 7, 2, -1.0, 1.0);
+    for (op, r, shape) in [
+        (
+            "softmax",
+            small.softmax(long_rows.view()).map(drop),
+            "[2, 4000]",
+        ),
+        (
+            "normalize_rows",
+            small.normalize_rows(long_rows.view()).map(drop),
+            "[2, 4000]",
+        ),
+        (
+            "softmax",
+            small.softmax_axis(too_many.view(), Axis(0)).map(drop),
+            "[300, 7]",
+        ),
+        (
+            "normalize_rows",
+            small
+                .normalize_rows_axis(too_many.view(), Axis(0))
+                .map(drop),
+            "[300, 7]",
+        ),
+    ] {
+        match r {
+            Err(e @ Error::TooLarge { .. })
+                if e.to_string().contains(op) && e.to_string().contains(shape) => {}
+            r => return Err(fail(format!("{op} of {shape} on 8 KiB bindings: {r:?}"))),
+        }
+    }
+    Ok(())
+}
+
 const CASES: &[BackendCase] = &[
     ("normalize_rows_exercise", normalize_rows_exercise),
     ("softmax_exercise", softmax_exercise),
@@ -670,6 +742,8 @@ const CASES: &[BackendCase] = &[
     ("rows_into", rows_into),
 ];
 
+const GPU_CASES: &[GpuCase] = &[("rows_small_bindings", rows_small_bindings)];
+
 fn main() {
-    common::run(CASES, &[]);
+    common::run(CASES, GPU_CASES);
 }

@@ -8,7 +8,8 @@
 use std::sync::OnceLock;
 
 use gpu_basics::{Backend, Cpu, Gpu, GpuOptions, Naive};
-use libtest_mimic::{Arguments, Failed, Trial};
+pub use libtest_mimic::Failed;
+use libtest_mimic::{Arguments, Trial};
 use ndarray::{ArrayD, ArrayViewD};
 
 pub type Outcome = Result<(), Failed>;
