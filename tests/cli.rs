@@ -1,11 +1,12 @@
 //! The `gpu-basics` command: `apply` against the library through .npy files, its
 //! errors (non-zero exit, a message, no output file), and the shape of the
-//! `demo` and `bench --quick` output. Runs on the CPU backends, so it needs no GPU.
+//! `demo` and `bench --quick` output. `apply` and `demo` run on every backend (gpu
+//! where there is an adapter); the rest on the CPU backends.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use gpu_basics::{Backend, Cpu, Op};
+use gpu_basics::{Backend, Cpu, Gpu, Naive, Op};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{read_npy, write_npy};
 
@@ -53,34 +54,50 @@ fn path(dir: &Path, name: &str) -> String {
     dir.join(name).to_str().unwrap().to_string()
 }
 
+/// The backends to drive the command with: naive and cpu always, gpu when this
+/// machine has an adapter (required, as everywhere, with GPU_BASICS_REQUIRE_GPU=1;
+/// otherwise skipped with the reason printed).
+fn backends() -> Vec<(&'static str, Box<dyn Backend>)> {
+    let mut all: Vec<(&'static str, Box<dyn Backend>)> =
+        vec![("naive", Box::new(Naive)), ("cpu", Box::new(Cpu))];
+    match Gpu::new() {
+        Ok(g) => all.push(("gpu", Box::new(g))),
+        Err(e) if std::env::var("GPU_BASICS_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("GPU_BASICS_REQUIRE_GPU=1 but no GPU: {e}")
+        }
+        Err(e) => eprintln!("SKIPPED the command's gpu backend: no GPU: {e}"),
+    }
+    all
+}
+
+/// `apply` on every op and backend gives the library's own result on that
+/// backend, bit for bit (the same kernels on the same device): the command adds
+/// only file handling.
 #[test]
 fn apply_matches_the_library_on_every_op() {
     let dir = tempfile::tempdir().unwrap();
-    for &op in Op::ALL {
-        let inputs: Vec<ArrayD<f32>> = shapes_for(op)
-            .iter()
-            .enumerate()
-            .map(|(i, s)| array(s, i))
-            .collect();
-        let mut args = vec!["apply".to_string(), op.name().to_string()];
-        for (i, a) in inputs.iter().enumerate() {
-            let p = path(dir.path(), &format!("{op}_in{i}.npy"));
-            write_npy(&p, a).unwrap();
-            args.push(p);
+    for (name, backend) in backends() {
+        for &op in Op::ALL {
+            let inputs: Vec<ArrayD<f32>> = shapes_for(op)
+                .iter()
+                .enumerate()
+                .map(|(i, s)| array(s, i))
+                .collect();
+            let mut args = vec!["apply".to_string(), op.name().to_string()];
+            for (i, a) in inputs.iter().enumerate() {
+                let p = path(dir.path(), &format!("{op}_in{i}.npy"));
+                write_npy(&p, a).unwrap();
+                args.push(p);
+            }
+            let out = path(dir.path(), &format!("{op}_{name}_out.npy"));
+            args.extend(["--out".into(), out.clone(), "--backend".into(), name.into()]);
+            let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            assert!(o.status.success(), "{op} on {name}: {}", text(&o));
+            let got: ArrayD<f32> = read_npy(&out).unwrap();
+            let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
+            let want = op.run(backend.as_ref(), &views, None).unwrap();
+            assert_eq!(got, want, "{op} on {name}");
         }
-        let out = path(dir.path(), &format!("{op}_out.npy"));
-        args.extend([
-            "--out".into(),
-            out.clone(),
-            "--backend".into(),
-            "cpu".into(),
-        ]);
-        let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(o.status.success(), "{op}: {}", text(&o));
-        let got: ArrayD<f32> = read_npy(&out).unwrap();
-        let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
-        let want = op.run(&Cpu, &views, None).unwrap();
-        assert_eq!(got, want, "{op}");
     }
 }
 
@@ -164,9 +181,15 @@ fn apply_errors_are_clear_and_leave_no_file() {
 
 #[test]
 fn demo_shows_every_result_matching() {
-    let o = run(&["demo", "--backend", "cpu"]);
+    for (name, _) in backends() {
+        demo_on(name);
+    }
+}
+
+fn demo_on(backend: &str) {
+    let o = run(&["demo", "--backend", backend]);
     let out = text(&o);
-    assert!(o.status.success(), "{out}");
+    assert!(o.status.success(), "{backend}: {out}");
     for name in [
         "basic_sigmoid",
         "sigmoid(",
