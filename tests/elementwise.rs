@@ -7,7 +7,7 @@ mod common;
 use common::{
     BackendCase, GpuCase, Outcome, Tol, check_close, check_expected, fail, same_bits, values,
 };
-use gpu_basics::{Backend, Error, Gpu, GpuOptions};
+use gpu_basics::{Backend, Error, Gpu};
 use ndarray::{Array3, ArrayD, ArrayViewD, IxDyn, s};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -463,11 +463,7 @@ fn into_bad_out(b: &dyn Backend) -> Outcome {
 /// A context with tiny bindings and a 3-workgroup-per-dimension cap drives the
 /// splitting paths with small arrays: many windows, and 2-D grids in each.
 fn splitting_paths(_: &Gpu) -> Outcome {
-    let small = Gpu::with_options(GpuOptions {
-        max_binding_bytes: Some(4096),
-        max_workgroups_per_dimension: Some(3),
-        ..Default::default()
-    })?;
+    let small = common::small_gpu(4096, Some(3))?;
     for n in [1, 255, 256, 257, 768, 769, 1023, 1024, 1025, 3000, 9999] {
         let x = arr(&[n], n as u64, -8.0, 8.0);
         let y = arr(&[n], n as u64 + 1, -8.0, 8.0);

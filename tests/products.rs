@@ -19,7 +19,7 @@ mod common;
 use std::sync::OnceLock;
 
 use common::{BackendCase, GpuCase, Outcome, check_expected, fail, values};
-use gpu_basics::{Backend, Cpu, Error, Gpu, GpuOptions};
+use gpu_basics::{Backend, Cpu, Error, Gpu};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, s};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -809,11 +809,7 @@ fn shape_mismatch(b: &dyn Backend) -> Outcome {
 /// A context with 4 KiB bindings (1024 f32) and at most 3 workgroups per grid
 /// dimension: every op runs in several windows, each a 2-D grid, on small arrays.
 fn splitting_paths(_: &Gpu) -> Outcome {
-    let small = Gpu::with_options(GpuOptions {
-        max_binding_bytes: Some(4096),
-        max_workgroups_per_dimension: Some(3),
-        ..Default::default()
-    })?;
+    let small = common::small_gpu(4096, Some(3))?;
     for n in [1, 1023, 1024, 1025, 5000, 12_345] {
         let (x, y) = (
             int_vector(n, n as u64, -3, 3),

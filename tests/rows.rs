@@ -5,7 +5,7 @@
 mod common;
 
 use common::{BackendCase, GpuCase, Outcome, check_expected, fail, same_bits, values};
-use gpu_basics::{Backend, Error, Gpu, GpuOptions};
+use gpu_basics::{Backend, Error, Gpu};
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis, array, s};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -668,10 +668,7 @@ fn rows_into(b: &dyn Backend) -> Outcome {
 /// binding, or an axis-0 array larger than one, is `Error::TooLarge` naming the
 /// op and the shape.
 fn rows_small_bindings(_: &Gpu) -> Outcome {
-    let small = Gpu::with_options(GpuOptions {
-        max_binding_bytes: Some(8192),
-        ..Default::default()
-    })?;
+    let small = common::small_gpu(8192, None)?;
     let what = |m: usize, n: usize| {
         move |e: libtest_mimic::Failed| fail(format!("({m}, {n}): {}", e.message().unwrap_or("")))
     };

@@ -50,6 +50,17 @@ pub fn gpu_fallback() -> Option<Result<&'static Gpu, String>> {
         .map(|r| r.as_ref().map_err(|e| e.clone()))
 }
 
+/// A private context whose bindings hold `binding_bytes` and whose dispatch
+/// grids take at most `max_groups` workgroups per dimension: the splitting paths
+/// (many windows, 2-D grids) on arrays small enough for any test.
+pub fn small_gpu(binding_bytes: u64, max_groups: Option<u32>) -> gpu_basics::Result<Gpu> {
+    Gpu::with_options(GpuOptions {
+        max_binding_bytes: Some(binding_bytes),
+        max_workgroups_per_dimension: max_groups,
+        ..Default::default()
+    })
+}
+
 pub fn gpu_required() -> bool {
     std::env::var("GPU_BASICS_REQUIRE_GPU").is_ok_and(|v| v == "1")
 }
