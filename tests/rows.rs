@@ -475,11 +475,12 @@ fn rows_shifted_and_spiked(b: &dyn Backend) -> Outcome {
 /// the rest of the row; ordinary rows are unaffected (float64 oracle). Along
 /// axis 0, the same bits as the transpose's rows.
 fn rows_nan_inf_positions(b: &dyn Backend) -> Outcome {
+    /// What a row holds; NaN and the infinities at the given place.
     #[derive(Clone, Copy, PartialEq)]
     enum Kind {
         Plain,
-        Nan,
-        PosInf,
+        Nan(usize),
+        PosInf(usize),
         NegInf(usize),
         AllNegInf,
         Zero,
@@ -488,18 +489,16 @@ fn rows_nan_inf_positions(b: &dyn Backend) -> Outcome {
     for (i, (_, n)) in edge_lengths().into_iter().enumerate() {
         let mut kinds = vec![Kind::Plain];
         for p in [0, n / 2, n - 1] {
-            kinds.extend([Kind::Nan, Kind::PosInf, Kind::NegInf(p), Kind::Plain]);
+            kinds.extend([Kind::Nan(p), Kind::PosInf(p), Kind::NegInf(p), Kind::Plain]);
         }
         kinds.extend([Kind::AllNegInf, Kind::Zero, Kind::Plain]);
         let mut x = arr(kinds.len(), n, 300 + i as u64, -20.0, 20.0);
         for (r, &k) in kinds.iter().enumerate() {
-            let p = (r / 4) % 3; // which place this group of four rows uses
-            let p = [0, n / 2, n - 1][p];
             match k {
                 Kind::Plain => {}
-                Kind::Nan => x[[r, p]] = f32::NAN,
-                Kind::PosInf => x[[r, p]] = inf,
-                Kind::NegInf(q) => x[[r, q]] = -inf,
+                Kind::Nan(p) => x[[r, p]] = f32::NAN,
+                Kind::PosInf(p) => x[[r, p]] = inf,
+                Kind::NegInf(p) => x[[r, p]] = -inf,
                 Kind::AllNegInf => x.row_mut(r).fill(-inf),
                 Kind::Zero => x.row_mut(r).fill(0.0),
             }
@@ -522,7 +521,7 @@ fn rows_nan_inf_positions(b: &dyn Backend) -> Outcome {
             let (sm_r, nr_r) = (sm.row(r).to_vec(), nr.row(r).to_vec());
             let all_neg_inf = row.iter().all(|&v| v == -inf);
             match k {
-                Kind::Nan | Kind::PosInf | Kind::AllNegInf => {
+                Kind::Nan(_) | Kind::PosInf(_) | Kind::AllNegInf => {
                     if !nan(&sm, r) || !nan(&nr, r) {
                         return Err(fail(format!(
                             "{}: {:?} and {:?}, want NaN rows",
