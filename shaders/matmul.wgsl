@@ -6,8 +6,8 @@
 // tile of A and a BK x BN tile of B in workgroup memory (vec4 loads from global
 // memory), then each invocation accumulates a TM x TN block of C in registers,
 // so every value read from workgroup memory feeds TM or TN multiply-adds.
-// A's tile is stored transposed (k-major), so an invocation's TM rows are TM/4
-// contiguous vec4s; B's tile is read as vec4s along n. An invocation's columns
+// A's tile is stored transposed (k-major), so an invocation's TM rows are TM
+// contiguous f32; B's tile is read as vec4s along n. An invocation's columns
 // are strided by WG_X vec4s, so neighbouring invocations read neighbouring vec4s
 // of B's tile (no bank conflicts) and write neighbouring vec4s of C (coalesced).
 //
@@ -27,8 +27,15 @@
 // Two entry points share the body (the driver folds the constant `aligned`):
 //   matmul            k % 4 == 0 and n % 4 == 0 (and the host's offsets too):
 //                     vec4 loads of A and B, vec4 stores of C.
-//   matmul_unaligned  any shape: the same tiles, filled and drained one f32 at
-//                     a time through the same vec4 bindings.
+//   matmul_unaligned  any shape: the same tiles, filled one f32 at a time from
+//                     the same vec4 bindings, drained through a scalar view of C.
+//
+// No two invocations write parts of one vector: WGSL (and MSL) let a write to
+// one component be a read-modify-write of the whole vec4, a race on Metal that
+// no Vulkan driver shows. So A's transposed tile is scalar (each invocation
+// writes single f32s), and the unaligned entry point writes C through `c1`, an
+// array<f32> at the same binding (each entry point uses one of the two views;
+// the tile body returns its accumulators so that neither view is named in it).
 //
 // Long k: the host splits k into ranges of at most 16,384 per dispatch, each
 // adding into C (accumulate = 1 after the first). That keeps any one dispatch short
@@ -59,7 +66,8 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> c: array<vec4<f32>>; // matmul
+@group(0) @binding(2) var<storage, read_write> c1: array<f32>;      // matmul_unaligned
 @group(0) @binding(3) var<uniform> p: Params;
 
 const WG_X: u32 = 16u; // invocations along n
@@ -74,12 +82,11 @@ const THREADS: u32 = WG_X * WG_Y;
 const TM4: u32 = TM / 4u;
 const TN4: u32 = TN / 4u;
 const BK4: u32 = BK / 4u;
-const BM4: u32 = BM / 4u;
 const BN4: u32 = BN / 4u;
 const A_LOADS: u32 = BM * BK4 / THREADS;
 const B_LOADS: u32 = BK * BN4 / THREADS;
 
-var<workgroup> a_tile: array<vec4<f32>, BK * BM4>; // [kk][row / 4]: A transposed
+var<workgroup> a_tile: array<f32, BK * BM>;        // [kk][row]: A transposed
 var<workgroup> b_tile: array<vec4<f32>, BK * BN4>; // [kk][col / 4]
 
 // A[row][k0 + col .. k0 + col + 4], zero outside A and this k range.
@@ -123,38 +130,45 @@ fn load_b(aligned: bool, row: u32, col: u32) -> vec4<f32> {
     return v;
 }
 
-// C[row][col .. col + 4] = v (or += v), skipping what lies outside C.
-fn store_c(aligned: bool, row: u32, col: u32, v: vec4<f32>) {
+// C[row][col .. col + 4] = v (or += v), skipping what lies outside C. Aligned:
+// one whole vec4 per invocation. Unaligned: four f32 through the scalar view.
+fn store_c4(row: u32, col: u32, v: vec4<f32>) {
+    if row >= p.m || col >= p.n {
+        return;
+    }
+    let e = (p.c_off + row * p.n + col) / 4u;
+    if p.accumulate == 1u {
+        c[e] += v;
+    } else {
+        c[e] = v;
+    }
+}
+
+fn store_c1(row: u32, col: u32, v: vec4<f32>) {
     if row >= p.m {
         return;
     }
     let e = p.c_off + row * p.n + col;
-    if aligned {
-        if col < p.n {
+    for (var i = 0u; i < 4u; i++) {
+        if col + i < p.n {
             if p.accumulate == 1u {
-                c[e / 4u] += v;
+                c1[e + i] += v[i];
             } else {
-                c[e / 4u] = v;
-            }
-        }
-    } else {
-        for (var i = 0u; i < 4u; i++) {
-            if col + i < p.n {
-                if p.accumulate == 1u {
-                    c[(e + i) / 4u][(e + i) % 4u] += v[i];
-                } else {
-                    c[(e + i) / 4u][(e + i) % 4u] = v[i];
-                }
+                c1[e + i] = v[i];
             }
         }
     }
 }
 
-fn matmul_tile(aligned: bool, wid: u32, tx: u32, ty: u32) {
+alias Acc = array<array<vec4<f32>, TN4>, TM>;
+
+// The accumulators of this invocation's TM x TN block of C; the caller stores
+// them, acc[r][q] at C[row0 + ty * TM + r][col0 + (q * WG_X + tx) * 4 ..].
+fn matmul_tile(aligned: bool, wid: u32, tx: u32, ty: u32) -> Acc {
     let row0 = (wid / p.tiles_n) * BM;
     let col0 = (wid % p.tiles_n) * BN;
     let t = ty * WG_X + tx;
-    var acc: array<array<vec4<f32>, TN4>, TM>;
+    var acc: Acc;
     var bv: array<vec4<f32>, TN4>;
 
     let k_tiles = (p.kc + BK - 1u) / BK;
@@ -166,7 +180,7 @@ fn matmul_tile(aligned: bool, wid: u32, tx: u32, ty: u32) {
             let kq = v % BK4;
             let val = load_a(aligned, row0 + r, k0 + kq * 4u);
             for (var i = 0u; i < 4u; i++) {
-                a_tile[(kq * 4u + i) * BM4 + r / 4u][r % 4u] = val[i];
+                a_tile[(kq * 4u + i) * BM + r] = val[i];
             }
         }
         for (var l = 0u; l < B_LOADS; l++) {
@@ -181,7 +195,8 @@ fn matmul_tile(aligned: bool, wid: u32, tx: u32, ty: u32) {
                 bv[q] = b_tile[kk * BN4 + q * WG_X + tx];
             }
             for (var r4 = 0u; r4 < TM4; r4++) {
-                let av = a_tile[kk * BM4 + ty * TM4 + r4];
+                let at = kk * BM + (ty * TM4 + r4) * 4u;
+                let av = vec4<f32>(a_tile[at], a_tile[at + 1u], a_tile[at + 2u], a_tile[at + 3u]);
                 for (var q = 0u; q < TN4; q++) {
                     acc[r4 * 4u][q] = fma(vec4<f32>(av.x), bv[q], acc[r4 * 4u][q]);
                     acc[r4 * 4u + 1u][q] = fma(vec4<f32>(av.y), bv[q], acc[r4 * 4u + 1u][q]);
@@ -192,12 +207,15 @@ fn matmul_tile(aligned: bool, wid: u32, tx: u32, ty: u32) {
         }
         workgroupBarrier();
     }
+    return acc;
+}
 
-    for (var r = 0u; r < TM; r++) {
-        for (var q = 0u; q < TN4; q++) {
-            store_c(aligned, row0 + ty * TM + r, col0 + (q * WG_X + tx) * 4u, acc[r][q]);
-        }
-    }
+fn tile_row(wid: u32, ty: u32, r: u32) -> u32 {
+    return (wid / p.tiles_n) * BM + ty * TM + r;
+}
+
+fn tile_col(wid: u32, tx: u32, q: u32) -> u32 {
+    return (wid % p.tiles_n) * BN + (q * WG_X + tx) * 4u;
 }
 
 @compute @workgroup_size(WG_X, WG_Y)
@@ -211,7 +229,12 @@ fn matmul(
     if wid >= p.tiles {
         return;
     }
-    matmul_tile(true, wid, lid.x, lid.y);
+    let acc = matmul_tile(true, wid, lid.x, lid.y);
+    for (var r = 0u; r < TM; r++) {
+        for (var q = 0u; q < TN4; q++) {
+            store_c4(tile_row(wid, lid.y, r), tile_col(wid, lid.x, q), acc[r][q]);
+        }
+    }
 }
 
 @compute @workgroup_size(WG_X, WG_Y)
@@ -224,5 +247,10 @@ fn matmul_unaligned(
     if wid >= p.tiles {
         return;
     }
-    matmul_tile(false, wid, lid.x, lid.y);
+    let acc = matmul_tile(false, wid, lid.x, lid.y);
+    for (var r = 0u; r < TM; r++) {
+        for (var q = 0u; q < TN4; q++) {
+            store_c1(tile_row(wid, lid.y, r), tile_col(wid, lid.x, q), acc[r][q]);
+        }
+    }
 }

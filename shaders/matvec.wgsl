@@ -16,7 +16,7 @@
 // (k / 64 when k % 4 != 0), 2 adds over the vec4's lanes and 6 tree levels.
 //
 // Bindings: 0 = W (read, a window of whole rows starting w_off elements in),
-// 1 = x (read, whole), 2 = y (read_write, a window starting y_off elements in),
+// 1 = x (read, whole), 2 = y (read_write, f32, a window starting y_off elements in),
 // 3 = params. Workgroups: ceil(m / 4), linear id rebuilt from the 2-D grid.
 
 // Rust twin: MatvecParams in src/gpu/products.rs (keep in sync).
@@ -33,7 +33,9 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> w: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
+// y is scalar: four invocations write four neighbouring outputs, and WGSL lets a
+// write to one component of a vec4 be a read-modify-write of the whole vector.
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
 const WG: u32 = 256u;
@@ -80,9 +82,9 @@ fn matvec(
     if lane == 0u && row < p.m {
         let e = p.y_off + row;
         if p.accumulate == 1u {
-            y[e / 4u][e % 4u] += sums[lid];
+            y[e] += sums[lid];
         } else {
-            y[e / 4u][e % 4u] = sums[lid];
+            y[e] = sums[lid];
         }
     }
 }

@@ -32,7 +32,9 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> y: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
+// out is scalar: workgroups write neighbouring partials, and WGSL lets a write
+// to one component of a vec4 be a read-modify-write of the whole vector.
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
 const WG: u32 = 256u;
@@ -82,8 +84,7 @@ fn partial_sums(kind: u32, wid: u32, lid: u32) {
     }
     workgroup_sum(lid, (acc.x + acc.y) + (acc.z + acc.w));
     if lid == 0u {
-        let e = p.out_off + wid;
-        out[e / 4u][e % 4u] = tree[0];
+        out[p.out_off + wid] = tree[0];
     }
 }
 
@@ -113,6 +114,6 @@ fn reduce_partials(@builtin(local_invocation_index) lid: u32) {
     }
     workgroup_sum(lid, s);
     if lid == 0u {
-        out[0] = vec4<f32>(tree[0], 0.0, 0.0, 0.0);
+        out[0] = tree[0];
     }
 }

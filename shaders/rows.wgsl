@@ -2,18 +2,36 @@
 // The override constant OP picks the op (0 = softmax, 1 = normalize_rows); each
 // (OP, entry point) pair is its own pipeline, so the branches on OP compile away.
 //
-// Both ops reduce a row to a pair of numbers, a "stat", combined pairwise, and
-// then rewrite every element from the row's stat:
-//   softmax:        (m, s) = (running max, sum of e^(x - m))
+// Both ops reduce a row to a "stat", combined pairwise, and then rewrite every
+// element from the row's stat. A stat is a vec4 (a, b, bad, 0):
+//   softmax:        (m, s) = (max of the finite entries, sum of e^(x - m))
 //                   combine: m = max(ma, mb), s = sa e^(ma - m) + sb e^(mb - m)
 //                   out = e^(x - m) / s           (never overflows: x - m <= 0)
-//   normalize_rows: (c, q) = (a power of two >= |x|/2, sum of (x / c)^2)
+//   normalize_rows: (c, q) = (a power of two, the largest exponent of the row's
+//                   |x|, sum of (x / c)^2)
 //                   combine: c = max(ca, cb), q = qa (ca/c)^2 + qb (cb/c)^2
 //                   out = (x / c) / sqrt(q)       (0 for a zero row)
 //   Scaling by a power of two is exact, so squares neither overflow (|x| up to
 //   f32::MAX) nor underflow, and the norm itself is never formed.
 // Because stats combine in any grouping, one row can be split over many
 // workgroups; sums are trees (error grows with log n, not n).
+//
+// Right on any conforming implementation, not only on kind drivers. WGSL lets a
+// device assume that no NaN or infinity occurs (comparisons, max, min may drop
+// a NaN; Metal compiles with fast math) and flush subnormals to zero. So:
+// - NaN and infinity are found from the bits of the input as it was loaded,
+//   never by arithmetic on them: `bad` flags a row holding a NaN or +inf
+//   (softmax) or any NaN or inf (normalize_rows), and such a row is written as
+//   NaN from a bit pattern. softmax's -inf entries weigh 0 and give 0; a row of
+//   only -inf has s = 0 and is NaN too, as in numpy and PyTorch.
+// - Every float that takes part in arithmetic is finite: m and c start from
+//   finite identities, and e^(a - m) is formed as e^(2 * max(a/2 - m/2, -64)),
+//   whose argument cannot overflow even for a = -f32::MAX, m = f32::MAX.
+// - normalize_rows takes each element's power of two and its significand in
+//   [1, 2) from the bits (subnormals: 2^-126 and the integer significand times
+//   2^-23), and writes ldexp(significand / sqrt(q), e - e_row): no intermediate
+//   is subnormal unless the result itself is, so a row of subnormals
+//   normalizes exactly as on the CPU even where the device flushes them.
 //
 // Stages, chosen by the host (src/gpu/rows.rs) from the row length `cols`:
 //   rows_short    cols <= 32:   one invocation per row; the second read of the
@@ -30,10 +48,6 @@
 //                 full parallelism even for a single 10^7-element row.
 // Every stage works on a window of whole rows that starts `base` elements into
 // its binding (bindings start on aligned offsets, rows need not).
-//
-// NaN anywhere in a row makes the whole row NaN (it reaches s or q). softmax:
-// -inf entries give 0; a row of only -inf gives NaN (0/0), as in PyTorch.
-// normalize_rows: a row holding +-inf gives NaN (inf/inf).
 
 // Keep in sync with RowParams in src/gpu/rows.rs.
 struct Params {
@@ -53,61 +67,110 @@ const SOFTMAX: u32 = 0u;
 const WG: u32 = 256u;
 const PER_THREAD: u32 = 8u;
 const CHUNK: u32 = 2048u; // WG * PER_THREAD
-const LOWEST: f32 = -3.40282347e38;
-const MIN_NORMAL: f32 = 1.17549435e-38;
+// Exactly representable (Tint rejects a decimal literal that rounds).
+const LOWEST: f32 = -0x1.fffffep+127f; // -f32::MAX
+const MIN_NORMAL: f32 = 0x1p-126f;
+const ABS_BITS: u32 = 0x7fffffffu;
+const INF_BITS: u32 = 0x7f800000u;
+const NEG_INF_BITS: u32 = 0xff800000u;
+const NAN_BITS: u32 = 0x7fc00000u;
 
-fn identity() -> vec2<f32> {
+fn identity() -> vec4<f32> {
     if OP == SOFTMAX {
-        return vec2<f32>(LOWEST, 0.0);
+        return vec4<f32>(LOWEST, 0.0, 0.0, 0.0);
     }
-    return vec2<f32>(MIN_NORMAL, 0.0);
+    return vec4<f32>(MIN_NORMAL, 0.0, 0.0, 0.0);
 }
 
-// The largest power of two <= a (the exponent bits of a), at least the smallest
-// normal, so that a / c lies in [1, 2) and c is never 0.
-fn pow2_floor(a: f32) -> f32 {
-    return max(bitcast<f32>(bitcast<u32>(a) & 0x7f800000u), MIN_NORMAL);
+// e^(a - m) for finite a <= m: halves are exact and their difference finite; a
+// difference below -128 gives e^-128, which is 0 in f32.
+fn exp_below(a: f32, m: f32) -> f32 {
+    return exp(max(a * 0.5 - m * 0.5, -64.0) * 2.0);
 }
 
-fn element(v: f32) -> vec2<f32> {
+// |v|'s power of two (as a biased exponent, at least 1) and significand, from the
+// bits: |v| = sig * 2^(e - 127) with sig in [1, 2), or in [0, 1) for subnormals
+// and zero (e = 1, the subnormals' scale 2^-126).
+fn split(bits: u32) -> vec2<f32> {
+    let a = bits & ABS_BITS;
+    let e = a >> 23u;
+    if e == 0u {
+        // The integer significand is exact in f32; times 2^-23 stays normal.
+        return vec2<f32>(1.0, f32(a) * 0x1p-23f);
+    }
+    return vec2<f32>(f32(e), bitcast<f32>((a & 0x007fffffu) | 0x3f800000u));
+}
+
+fn pow2(biased: f32) -> f32 {
+    return bitcast<f32>(u32(biased) << 23u);
+}
+
+fn element(v: f32) -> vec4<f32> {
+    let bits = bitcast<u32>(v);
+    let special = (bits & ABS_BITS) >= INF_BITS; // NaN or +-inf
     if OP == SOFTMAX {
-        return vec2<f32>(v, 1.0);
+        if special {
+            // -inf weighs 0; NaN and +inf make the row NaN.
+            return vec4<f32>(LOWEST, 0.0, select(1.0, 0.0, bits == NEG_INF_BITS), 0.0);
+        }
+        return vec4<f32>(v, 1.0, 0.0, 0.0);
     }
-    let a = abs(v);
-    let c = pow2_floor(a);
-    let r = a / c;
-    return vec2<f32>(c, r * r);
+    if special {
+        return vec4<f32>(MIN_NORMAL, 0.0, 1.0, 0.0);
+    }
+    let es = split(bits);
+    return vec4<f32>(pow2(es.x), es.y * es.y, 0.0, 0.0);
 }
 
-fn combine(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+fn combine(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    let bad = max(a.z, b.z);
     if OP == SOFTMAX {
         let m = max(a.x, b.x);
-        return vec2<f32>(m, a.y * exp(a.x - m) + b.y * exp(b.x - m));
+        return vec4<f32>(m, a.y * exp_below(a.x, m) + b.y * exp_below(b.x, m), bad, 0.0);
     }
+    // Powers of two: the ratios are exact (or below 2^-126, where a flush to 0
+    // drops a term under 2^-200 of q, which is at least 1 once any x != 0).
     let c = max(a.x, b.x);
     let ra = a.x / c;
     let rb = b.x / c;
-    return vec2<f32>(c, a.y * ra * ra + b.y * rb * rb);
+    return vec4<f32>(c, a.y * ra * ra + b.y * rb * rb, bad, 0.0);
 }
 
-// A row's stat in the form `apply` uses: (m, 1/s) or (c, 1/sqrt(q)).
-fn finish(s: vec2<f32>) -> vec2<f32> {
+// A row's stat in the form `apply` uses: (m, 1/s, bad) or (c, 1/sqrt(q), bad).
+fn finish(s: vec4<f32>) -> vec4<f32> {
     if OP == SOFTMAX {
-        return vec2<f32>(s.x, 1.0 / s.y);
+        // s >= 1 when the row has a finite entry (its max contributes e^0);
+        // s = 0 when it has none (only -inf): NaN, as 0/0 is.
+        let empty = s.y == 0.0;
+        return vec4<f32>(s.x, 1.0 / select(s.y, 1.0, empty), max(s.z, select(0.0, 1.0, empty)), 0.0);
     }
-    return vec2<f32>(s.x, select(inverseSqrt(s.y), 0.0, s.y == 0.0));
+    return vec4<f32>(s.x, select(inverseSqrt(s.y), 0.0, s.y == 0.0), s.z, 0.0);
 }
 
-fn apply(v: f32, f: vec2<f32>) -> f32 {
+fn apply(v: f32, f: vec4<f32>) -> f32 {
+    let bits = bitcast<u32>(v);
+    if f.z != 0.0 {
+        // A quiet NaN (any bits | NAN_BITS is one). Tint refuses a NaN constant,
+        // so it is built from the element's bits at run time.
+        return bitcast<f32>(bits | NAN_BITS);
+    }
     if OP == SOFTMAX {
-        return exp(v - f.x) * f.y;
+        if bits == NEG_INF_BITS {
+            return 0.0;
+        }
+        return exp_below(v, f.x) * f.y;
     }
-    return (v / f.x) * f.y;
+    // (|v| / c) / sqrt(q) = sig / sqrt(q) * 2^(e - e_c), sig / sqrt(q) in [0, 2).
+    let es = split(bits);
+    let e_row = f32(bitcast<u32>(f.x) >> 23u);
+    let mag = ldexp(es.y * f.y, i32(es.x) - i32(e_row));
+    return bitcast<f32>(bitcast<u32>(mag) | (bits & 0x80000000u));
 }
 
-// reduce_segment(v, lid, seg) comes from shaders/shared/reduce_subgroup.wgsl when the
-// device has subgroups, else shaders/shared/reduce_workgroup.wgsl (the host
-// appends one and fills the SUBGROUP_* placeholders; see src/gpu/kernels.rs).
+// reduce_segment(v, lid, seg, sg_size, sg_lid) comes from
+// shaders/shared/reduce_subgroup.wgsl when the device has subgroups, else
+// shaders/shared/reduce_workgroup.wgsl (the host appends one and fills the
+// SUBGROUP_* placeholders, which define sg_size and sg_lid; see src/gpu/kernels.rs).
 
 fn group_index(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wg.x + wg.y * nwg.x;
@@ -164,7 +227,7 @@ fn rows_fused(
             }
         }
     }
-    let f = finish(reduce_segment(s, lid, seg));
+    let f = finish(reduce_segment(s, lid, seg, sg_size, sg_lid));
     if valid {
         for (var k = 0u; k < PER_THREAD; k++) {
             let j = t + k * seg;
@@ -176,7 +239,7 @@ fn rows_fused(
 }
 
 // Long rows, stage 1: the stat of chunk (row r, chunk c), into partials[r * chunks + c].
-@group(0) @binding(1) var<storage, read_write> partials_out: array<vec2<f32>>;
+@group(0) @binding(1) var<storage, read_write> partials_out: array<vec4<f32>>;
 
 @compute @workgroup_size(256)
 fn rows_partials(
@@ -200,15 +263,15 @@ fn rows_partials(
             s = combine(s, element(x[start + j]));
         }
     }
-    let total = reduce_segment(s, lid, WG);
+    let total = reduce_segment(s, lid, WG, sg_size, sg_lid);
     if lid == 0u {
         partials_out[id] = total;
     }
 }
 
 // Long rows, stage 2: one workgroup per row merges its chunks' stats.
-@group(0) @binding(0) var<storage, read> partials_in: array<vec2<f32>>;
-@group(0) @binding(1) var<storage, read_write> stats_out: array<vec2<f32>>;
+@group(0) @binding(0) var<storage, read> partials_in: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> stats_out: array<vec4<f32>>;
 
 @compute @workgroup_size(256)
 fn rows_merge(
@@ -226,14 +289,14 @@ fn rows_merge(
     for (var c = lid; c < p.chunks; c += WG) {
         s = combine(s, partials_in[r * p.chunks + c]);
     }
-    let total = reduce_segment(s, lid, WG);
+    let total = reduce_segment(s, lid, WG, sg_size, sg_lid);
     if lid == 0u {
         stats_out[r] = finish(total);
     }
 }
 
 // Long rows, stage 3: every element from its row's stat.
-@group(0) @binding(1) var<storage, read> stats_in: array<vec2<f32>>;
+@group(0) @binding(1) var<storage, read> stats_in: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> out_apply: array<f32>;
 @group(0) @binding(3) var<uniform> p_apply: Params;
 

@@ -317,6 +317,30 @@ fn multiply_nan_and_inf(b: &dyn Backend) -> Outcome {
     check_multiply(b, x.view(), y.view())
 }
 
+/// Subnormal operands and products (inf * 1e-40, 1e-40 * 3e38, 1e-20 * 1e-20):
+/// IEEE's products on the CPU backends; on the GPU the IEEE product or the one
+/// with subnormals read as zero (inf * 0 = NaN), which WGSL allows and
+/// SwiftShader gives. Named for the difference it allows.
+fn multiply_subnormals_gpu_may_flush(b: &dyn Backend) -> Outcome {
+    let inf = f32::INFINITY;
+    let a = [
+        inf, 1e-40, 1e-40, 1e-20, -1e-40, 1e-40, -inf, 1e-38, 1.5, 3e-39,
+    ];
+    let c = [1e-40, 3e38, 1.0, 1e-20, 2.0, 0.0, -1e-40, 0.5, 2.0, -3e-39];
+    let n = 1003;
+    let x = ArrayD::from_shape_fn(IxDyn(&[n]), |i| a[i[0] % a.len()]);
+    let y = ArrayD::from_shape_fn(IxDyn(&[n]), |i| c[(i[0] + i[0] / a.len()) % c.len()]);
+    let got = b.multiply(x.view(), y.view())?;
+    let exact: Vec<f32> = x.iter().zip(&y).map(|(p, q)| p * q).collect();
+    let flushed: Vec<f32> = x
+        .iter()
+        .zip(&y)
+        .map(|(&p, &q)| common::ftz(common::ftz(p) * common::ftz(q)))
+        .collect();
+    let got: Vec<f32> = got.iter().copied().collect();
+    common::exact_or_flushed("multiply", b.name(), &got, &exact, &flushed)
+}
+
 fn empty_and_single(b: &dyn Backend) -> Outcome {
     for shape in [
         vec![0],
@@ -486,6 +510,10 @@ const CASES: &[BackendCase] = &[
     ("non_contiguous_inputs", non_contiguous_inputs),
     ("sigmoid_edges", sigmoid_edges),
     ("multiply_nan_and_inf", multiply_nan_and_inf),
+    (
+        "multiply_subnormals_gpu_may_flush",
+        multiply_subnormals_gpu_may_flush,
+    ),
     ("empty_and_single", empty_and_single),
     ("multiply_shape_mismatch", multiply_shape_mismatch),
     ("into_variants", into_variants),

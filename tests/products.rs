@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 
 use common::{BackendCase, GpuCase, Outcome, check_expected, fail, values};
 use gpu_basics::{Backend, Cpu, Error, Gpu};
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, s};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, array, s};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -537,6 +537,52 @@ fn outer_into(b: &dyn Backend) -> Outcome {
 
 // ---- reductions ----
 
+/// Subnormal operands and results in dot, outer, matvec and l1, with values whose
+/// every product and sum is exact in f32: IEEE's results on the CPU backends; on
+/// the GPU those or the ones with subnormals read as zero, which WGSL allows and
+/// SwiftShader gives ([1e-40] . [2^66] = 0 there). Named for the difference.
+fn subnormals_gpu_may_flush(b: &dyn Backend) -> Outcome {
+    use common::{exact_or_flushed, ftz};
+    let (s, big) = (1e-40f32, 2f32.powi(66));
+    let name = b.name();
+    // dot: four equal exact terms s * 2^66 (normal).
+    let (x, y) = (Array1::from_elem(4, s), Array1::from_elem(4, big));
+    let got = b.dot(x.view(), y.view())?;
+    exact_or_flushed("dot", name, &[got], &[4.0 * (s * big)], &[0.0])?;
+    // outer: subnormal inputs and a subnormal result (s * 1).
+    let (x, y) = (array![s, 1.0, -s], array![big, s, 1.0, 0.5]);
+    let got = b.outer(x.view(), y.view())?;
+    let exact: Vec<f32> = x
+        .iter()
+        .flat_map(|&p| y.iter().map(move |&q| p * q))
+        .collect();
+    let flushed: Vec<f32> = x
+        .iter()
+        .flat_map(|&p| y.iter().map(move |&q| ftz(ftz(p) * ftz(q))))
+        .collect();
+    exact_or_flushed(
+        "outer",
+        name,
+        &got.iter().copied().collect::<Vec<_>>(),
+        &exact,
+        &flushed,
+    )?;
+    // matvec: a row of subnormals times 2^66, and one where they are absorbed.
+    let w = array![[s, s, s], [1.0, s, 0.0]];
+    let v = array![big, big, big];
+    let got = b.matvec(w.view(), v.view())?;
+    exact_or_flushed(
+        "matvec",
+        name,
+        &got.to_vec(),
+        &[3.0 * (s * big), big],
+        &[0.0, big],
+    )?;
+    // l1: a subnormal result, |(-s) - s| = 2s.
+    let got = b.l1(array![s, 0.0].view(), array![-s, 0.0].view())?;
+    exact_or_flushed("l1", name, &[got], &[2.0 * s], &[0.0])
+}
+
 /// Lengths around the GPU's vec4 (4), workgroup (1024 elements) and grid
 /// (1024 workgroups = 2^20 elements) boundaries. Exact: integers in -3..=3.
 fn reduction_lengths(b: &dyn Backend) -> Outcome {
@@ -1000,6 +1046,7 @@ const CASES: &[BackendCase] = &[
     ("non_contiguous_inputs", non_contiguous_inputs),
     ("empty_inputs", empty_inputs),
     ("nan_and_inf_propagate", nan_and_inf_propagate),
+    ("subnormals_gpu_may_flush", subnormals_gpu_may_flush),
     ("shape_mismatch", shape_mismatch),
 ];
 

@@ -6,13 +6,14 @@
 // whole 256-invocation workgroup takes 3 barrier levels instead of 8. The
 // subgroup size is read at run time (8 on lavapipe, 32 on NVIDIA, up to 128
 // elsewhere), never assumed; APIs guarantee a power of two. Same contract as
-// reduce_workgroup.wgsl.
+// reduce_workgroup.wgsl. sg_size comes straight from the entry point's
+// subgroup_size builtin as a parameter: WGSL (and Tint's uniformity analysis)
+// know that value is uniform, so the loops it bounds may hold barriers; a copy
+// in a var<private> would not be.
 
-var<workgroup> scratch: array<vec2<f32>, WG>;
-var<private> sg_size: u32;
-var<private> sg_lid: u32;
+var<workgroup> scratch: array<vec4<f32>, WG>;
 
-fn reduce_segment(v: vec2<f32>, lid: u32, seg: u32) -> vec2<f32> {
+fn reduce_segment(v: vec4<f32>, lid: u32, seg: u32, sg_size: u32, sg_lid: u32) -> vec4<f32> {
     var r = v;
     for (var mask = min(seg, sg_size) / 2u; mask > 0u; mask = mask / 2u) {
         r = combine(r, subgroupShuffleXor(r, mask));

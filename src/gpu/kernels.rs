@@ -210,12 +210,17 @@ pub(crate) fn expand(source: &str, subgroups: bool) -> String {
         let s = source
             .replace(
                 BUILTINS,
-                "@builtin(subgroup_size) sg_size_in: u32, @builtin(subgroup_invocation_id) sg_lid_in: u32,",
+                "@builtin(subgroup_size) sg_size: u32, @builtin(subgroup_invocation_id) sg_lid: u32,",
             )
-            .replace(INIT, "sg_size = sg_size_in; sg_lid = sg_lid_in;");
+            .replace(INIT, "");
         s + "\n" + REDUCE_SUBGROUP_WGSL
     } else {
-        source.replace(BUILTINS, "").replace(INIT, "") + "\n" + REDUCE_WORKGROUP_WGSL
+        // The same names, so the call sites are one text; the fallback ignores them.
+        source
+            .replace(BUILTINS, "")
+            .replace(INIT, "let sg_size = 1u; let sg_lid = 0u;")
+            + "\n"
+            + REDUCE_WORKGROUP_WGSL
     }
 }
 
@@ -234,6 +239,44 @@ pub fn shader_sources() -> Vec<(String, String)> {
         out.push((file.to_string(), expand(source, false)));
         if source.contains("/*SUBGROUP_INIT*/") {
             out.push((format!("{file} (subgroups)"), expand(source, true)));
+        }
+    }
+    out
+}
+
+/// One pipeline as the crate builds it: the module text handed to the device,
+/// its entry point and its override constants. Every kernel appears once per
+/// subgroup variant of its module, so a second WGSL compiler (Tint, in CI) can
+/// build exactly the pipelines a device builds.
+pub struct KernelVariant {
+    /// The file under shaders/, with " (subgroups)" for the subgroup variant.
+    pub module: String,
+    /// Whether the module uses subgroup builtins (Tint needs `enable subgroups;`).
+    pub subgroups: bool,
+    pub source: String,
+    pub entry: &'static str,
+    pub constants: &'static [(&'static str, f64)],
+}
+
+/// Every (module variant, entry point, constants) the crate can build.
+pub fn kernel_variants() -> Vec<KernelVariant> {
+    let mut out = Vec::new();
+    for subgroups in [false, true] {
+        for k in KERNELS {
+            if subgroups && !k.source.contains("/*SUBGROUP_INIT*/") {
+                continue;
+            }
+            out.push(KernelVariant {
+                module: if subgroups {
+                    format!("{} (subgroups)", k.file)
+                } else {
+                    k.file.to_string()
+                },
+                subgroups,
+                source: expand(k.source, subgroups),
+                entry: k.entry,
+                constants: k.constants,
+            });
         }
     }
     out

@@ -21,7 +21,7 @@ use ndarray::{
 };
 
 pub use array::GpuArray;
-pub use kernels::{shader_files, shader_sources};
+pub use kernels::{KernelVariant, kernel_variants, shader_files, shader_sources};
 pub use pool::MemoryStats;
 
 use crate::backend::Backend;

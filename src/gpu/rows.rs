@@ -154,9 +154,10 @@ impl GpuArray {
                     (rows as u64).div_ceil(rows_per_group),
                 )?;
             } else {
-                let partials = self.alloc_like(name, vec![rows * chunks, 2])?;
-                let stats = self.alloc_like(name, vec![rows, 2])?;
-                let pw = partials.window(0, rows * chunks * 2);
+                // A stat is a vec4 (see rows.wgsl).
+                let partials = self.alloc_like(name, vec![rows * chunks, 4])?;
+                let stats = self.alloc_like(name, vec![rows, 4])?;
+                let pw = partials.window(0, rows * chunks * 4);
                 rt.dispatch(
                     name,
                     s.partials,
@@ -165,13 +166,13 @@ impl GpuArray {
                     (rows * chunks) as u64,
                 )?;
                 let (pw, sw) = (
-                    partials.window(0, rows * chunks * 2),
-                    stats.window(0, rows * 2),
+                    partials.window(0, rows * chunks * 4),
+                    stats.window(0, rows * 4),
                 );
                 rt.dispatch(name, s.merge, &[pw, sw], Some(pb), rows as u64)?;
                 let (xw, sw, ow) = (
                     self.window(start, len),
-                    stats.window(0, rows * 2),
+                    stats.window(0, rows * 4),
                     out.window(start, len),
                 );
                 rt.dispatch(

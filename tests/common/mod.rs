@@ -18,11 +18,23 @@ pub type GpuCase = (&'static str, fn(&Gpu) -> Outcome);
 
 /// One `Gpu` for the whole test binary (creating a device per test would be slow
 /// and would not exercise sharing).
+/// With GPU_BASICS_EXPECT_ADAPTER set (CI names each driver it runs the suite
+/// on), a context on any other adapter is an error: a run meant for SwiftShader
+/// that silently ran on lavapipe would prove nothing.
 pub fn gpu() -> Result<&'static Gpu, String> {
     static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
-    GPU.get_or_init(|| Gpu::new().map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| e.clone())
+    GPU.get_or_init(|| {
+        let g = Gpu::new().map_err(|e| e.to_string())?;
+        match std::env::var("GPU_BASICS_EXPECT_ADAPTER") {
+            Ok(want) if !g.adapter().name.contains(&want) => Err(format!(
+                "GPU_BASICS_EXPECT_ADAPTER={want} but the adapter is {}",
+                g.adapter().name
+            )),
+            _ => Ok(g),
+        }
+    })
+    .as_ref()
+    .map_err(|e| e.clone())
 }
 
 /// A second context with subgroups switched off, when the first one uses them:
@@ -246,4 +258,49 @@ pub fn same_bits(op: &str, got: ArrayViewD<'_, f32>, want: ArrayViewD<'_, f32>) 
             want.iter().nth(i).unwrap()
         ))),
     }
+}
+
+/// `x` as a device that flushes subnormals sees it: a subnormal becomes 0.
+pub fn ftz(x: f32) -> f32 {
+    if x != 0.0 && x.abs() < f32::MIN_POSITIVE {
+        0.0f32.copysign(x)
+    } else {
+        x
+    }
+}
+
+/// Subnormal inputs and results: the CPU and naive backends give IEEE results,
+/// bit for bit (`exact`). WGSL lets a GPU flush subnormals to zero (SwiftShader
+/// does, NVIDIA and Metal may), so on the GPU each element must equal `exact` bit
+/// for bit, or `flushed` (the result with every subnormal input and result read
+/// as 0; the sign of a flushed zero is not specified, so 0 == -0 there).
+pub fn exact_or_flushed(
+    op: &str,
+    backend: &str,
+    got: &[f32],
+    exact: &[f32],
+    flushed: &[f32],
+) -> Outcome {
+    if got.len() != exact.len() || got.len() != flushed.len() {
+        return Err(fail(format!(
+            "{op}: {} values, want {}",
+            got.len(),
+            exact.len()
+        )));
+    }
+    let same = |g: f32, w: f32| g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan());
+    for (i, ((&g, &e), &f)) in got.iter().zip(exact).zip(flushed).enumerate() {
+        let ok = same(g, e) || (backend == "gpu" && (same(g, f) || (g == 0.0 && f == 0.0)));
+        if !ok {
+            return Err(fail(format!(
+                "{op} on {backend}: [{i}] got {g:e}, want {e:e}{}",
+                if backend == "gpu" {
+                    format!(" (or {f:e} where subnormals are flushed)")
+                } else {
+                    String::new()
+                }
+            )));
+        }
+    }
+    Ok(())
 }
