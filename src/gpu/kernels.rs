@@ -192,6 +192,17 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     ),
 ];
 
+// `KERNELS[id as usize]` is kernel `id`: checked when the crate compiles.
+const _: () = {
+    let mut i = 0;
+    while i < KERNELS.len() {
+        assert!(KERNELS[i].id as usize == i, "KERNELS must be in KernelId order");
+        i += 1;
+    }
+    // ...and every id has an entry (MatmulUnaligned is the last variant).
+    assert!(KERNELS.len() == KernelId::MatmulUnaligned as usize + 1);
+};
+
 const REDUCE_WORKGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_workgroup.wgsl");
 const REDUCE_SUBGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_subgroup.wgsl");
 
@@ -330,8 +341,7 @@ fn uniform_entry(binding: u32, bytes: u64) -> wgpu::BindGroupLayoutEntry {
 pub(crate) fn build_all(device: &wgpu::Device, subgroups: bool) -> Result<Vec<Pipeline>> {
     let mut modules: Vec<(&'static str, wgpu::ShaderModule)> = Vec::new();
     let mut out = Vec::with_capacity(KERNELS.len());
-    for (i, k) in KERNELS.iter().enumerate() {
-        debug_assert_eq!(k.id as usize, i, "KERNELS must be in KernelId order");
+    for k in KERNELS {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = match modules.iter().find(|(f, _)| *f == k.file) {
             Some((_, m)) => m.clone(),
