@@ -272,3 +272,77 @@ fn unknown_bench_op_is_an_error() {
     assert!(!o.status.success());
     assert!(text(&o).contains("unknown op"));
 }
+
+/// A .npy file whose header (padded as numpy pads it) says `shape` of `descr`,
+/// followed by `data`: a header that may lie about the data.
+fn npy_file(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut f = b"\x93NUMPY\x01\x00".to_vec();
+    f.extend((h.len() as u16).to_le_bytes());
+    f.extend(h.as_bytes());
+    f.extend(data);
+    f
+}
+
+/// Headers that claim more (or less) data than the file holds are refused with
+/// the file named, an exit status of 1 and no signal: before the checks, the
+/// (10^12,) case aborted on allocating 4 TB.
+#[test]
+fn apply_refuses_lying_headers_without_aborting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = path(dir.path(), "out.npy");
+    let cases = [
+        ("<f4", "(1000000000000,)", vec![0u8; 4]),
+        ("<f8", "(1000000, 1000000)", vec![0u8; 8]),
+        (
+            "<f4",
+            "(18446744073709551615, 18446744073709551615)",
+            vec![],
+        ),
+        ("<f4", "(2, 3)", vec![0u8; 20]),
+        ("<f4", "(2,)", vec![0u8; 12]),
+    ];
+    for (i, (descr, shape, data)) in cases.iter().enumerate() {
+        let input = path(dir.path(), &format!("lie{i}.npy"));
+        std::fs::write(&input, npy_file(descr, shape, data)).unwrap();
+        for backend in ["cpu", "naive"] {
+            let o = run(&[
+                "apply",
+                "sigmoid",
+                &input,
+                "--out",
+                &out,
+                "--backend",
+                backend,
+            ]);
+            let msg = text(&o);
+            assert_eq!(o.status.code(), Some(1), "{shape}: {msg}");
+            assert!(
+                msg.contains(&input) && msg.contains("header"),
+                "{shape}: {msg}"
+            );
+            assert!(!Path::new(&out).exists(), "{shape} left an output file");
+        }
+    }
+    // The same header telling the truth is read.
+    let input = path(dir.path(), "honest.npy");
+    let data: Vec<u8> = [1.0f32, -2.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    std::fs::write(&input, npy_file("<f4", "(2,)", &data)).unwrap();
+    let o = run(&[
+        "apply",
+        "sigmoid",
+        &input,
+        "--out",
+        &out,
+        "--backend",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+}

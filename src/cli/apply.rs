@@ -1,31 +1,14 @@
 //! `gpu-basics apply OP INPUT.npy [INPUT2.npy] --out OUT.npy`: one op on .npy
-//! files. The result is computed in full before the output file is created, so a
+//! files. Inputs are read by `gpu_basics::npy`, which checks each header against
+//! its file before allocating (float32, or float64 converted). The result is computed in full before the output file is created, so a
 //! failure never leaves a file behind.
 
 use std::path::{Path, PathBuf};
 
 use gpu_basics::Op;
-use ndarray::ArrayD;
-use ndarray_npy::{ReadNpyError, read_npy, write_npy};
+use ndarray_npy::write_npy;
 
 use super::{Choice, pick};
-
-/// A float32 array from `path`; float64 files are converted (the exercise's
-/// numpy arrays are float64), anything else is refused with its dtype named.
-fn load(path: &Path) -> Result<ArrayD<f32>, String> {
-    let shown = path.display();
-    match read_npy::<_, ArrayD<f32>>(path) {
-        Ok(a) => Ok(a),
-        Err(ReadNpyError::WrongDescriptor(_)) => match read_npy::<_, ArrayD<f64>>(path) {
-            Ok(a) => Ok(a.mapv(|v| v as f32)),
-            Err(ReadNpyError::WrongDescriptor(d)) => Err(format!(
-                "{shown}: dtype {d} is not supported (float32 or float64 expected)"
-            )),
-            Err(e) => Err(format!("{shown}: {e}")),
-        },
-        Err(e) => Err(format!("{shown}: {e}")),
-    }
-}
 
 pub fn apply(
     op: &str,
@@ -50,7 +33,7 @@ pub fn apply(
     }
     let arrays = inputs
         .iter()
-        .map(|p| load(p))
+        .map(|p| gpu_basics::npy::read(p).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     let (b, line) = pick(backend)?;
     let views: Vec<_> = arrays.iter().map(|a| a.view()).collect();
