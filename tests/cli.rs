@@ -288,6 +288,16 @@ fn npy_file(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
     f
 }
 
+/// The files in `dir`, sorted: what a failed command must not have added to.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
 /// Headers that claim more (or less) data than the file holds are refused with
 /// the file named, an exit status of 1 and no signal: before the checks, the
 /// (10^12,) case aborted on allocating 4 TB.
@@ -345,4 +355,52 @@ fn apply_refuses_lying_headers_without_aborting() {
         "cpu",
     ]);
     assert!(o.status.success(), "{}", text(&o));
+}
+
+/// A write that fails leaves what was at `--out` as it was, and no new file:
+/// before, `apply` removed the path on any write error (a read-only result of
+/// the user's, or, as root, /dev/full itself).
+#[test]
+fn failed_writes_leave_the_old_output_untouched() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let input = path(dir.path(), "x.npy");
+    write_npy(&input, &array(&[2, 3], 1)).unwrap();
+    let old = path(dir.path(), "old.npy");
+    std::fs::write(&old, b"the user's result").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let before = listing(dir.path());
+    for (out, expect) in [
+        (old.as_str(), "read-only"),
+        ("/dev/full", "/dev/full"),
+        ("/nonexistent/r.npy", "/nonexistent"),
+        (dir.path().to_str().unwrap(), "directory"),
+    ] {
+        let o = run(&["apply", "sigmoid", &input, "--out", out, "--backend", "cpu"]);
+        let msg = text(&o);
+        assert_eq!(o.status.code(), Some(1), "--out {out}: {msg}");
+        assert!(msg.contains(expect), "--out {out}: {msg}");
+        assert_eq!(listing(dir.path()), before, "--out {out}");
+    }
+    assert_eq!(std::fs::read(&old).unwrap(), b"the user's result");
+    let full = std::fs::metadata("/dev/full").unwrap();
+    assert!(full.file_type().is_char_device(), "/dev/full was replaced");
+    // A writable old result is replaced whole, keeping its permissions.
+    let out = path(dir.path(), "r.npy");
+    std::fs::write(&out, b"stale").unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = run(&[
+        "apply",
+        "sigmoid",
+        &input,
+        "--out",
+        &out,
+        "--backend",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(read_npy::<_, ArrayD<f32>>(&out).unwrap().shape(), &[2, 3]);
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    assert_eq!(listing(dir.path()), ["old.npy", "r.npy", "x.npy"]);
 }

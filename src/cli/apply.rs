@@ -1,14 +1,15 @@
 //! `gpu-basics apply OP INPUT.npy [INPUT2.npy] --out OUT.npy`: one op on .npy
 //! files. Inputs are read by `gpu_basics::npy`, which checks each header against
-//! its file before allocating (float32, or float64 converted). The result is computed in full before the output file is created, so a
-//! failure never leaves a file behind.
+//! its file before allocating (float32, or float64 converted). `--out` is checked
+//! before the inputs are read, and the result is written atomically (`atomic`):
+//! a failure leaves whatever was at `--out` untouched and no new file behind.
 
 use std::path::{Path, PathBuf};
 
 use gpu_basics::Op;
-use ndarray_npy::write_npy;
+use ndarray_npy::WriteNpyExt;
 
-use super::{Choice, pick};
+use super::{Choice, atomic, pick};
 
 pub fn apply(
     op: &str,
@@ -31,6 +32,7 @@ pub fn apply(
     if axis.is_some() && !op.has_axis() {
         return Err(format!("{op} takes no --axis"));
     }
+    atomic::check(out).map_err(|e| format!("--out {e}"))?;
     let arrays = inputs
         .iter()
         .map(|p| gpu_basics::npy::read(p).map_err(|e| e.to_string()))
@@ -40,10 +42,7 @@ pub fn apply(
     let result = op
         .run(b.as_ref(), &views, axis)
         .map_err(|e| e.to_string())?;
-    if let Err(e) = write_npy(out, &result) {
-        let _ = std::fs::remove_file(out);
-        return Err(format!("{}: {e}", out.display()));
-    }
+    atomic::write_with(out, |w| result.write_npy(w).map_err(|e| e.to_string()))?;
     println!("{op} -> {} {:?} ({line})", out.display(), result.shape());
     Ok(())
 }

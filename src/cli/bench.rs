@@ -42,6 +42,27 @@ pub struct Args {
     plot: Option<PathBuf>,
 }
 
+/// The output paths, checked before the (long) run: each can be written, and no
+/// two name the same file.
+fn check_outputs(args: &Args) -> Result<(), String> {
+    let outputs = [
+        ("--json", &args.json),
+        ("--csv", &args.csv),
+        ("--plot", &args.plot),
+    ];
+    let given: Vec<(&str, &PathBuf)> = outputs
+        .iter()
+        .filter_map(|(flag, p)| p.as_ref().map(|p| (*flag, p)))
+        .collect();
+    for (i, (flag, path)) in given.iter().enumerate() {
+        super::atomic::check(path).map_err(|e| format!("{flag} {e}"))?;
+        if let Some((other, _)) = given[..i].iter().find(|(_, p)| p == path) {
+            return Err(format!("{other} and {flag} both name {}", path.display()));
+        }
+    }
+    Ok(())
+}
+
 struct Config {
     runs: usize,
     min_run: f64,
@@ -543,6 +564,8 @@ pub fn bench(args: &Args) -> Result<(), String> {
             naive_budget: 2.0,
         }
     };
+    // The paths are checked first, so that none is refused after a run of minutes.
+    check_outputs(args)?;
     let wanted = |name: &str, list: &Option<Vec<String>>| {
         list.as_ref().is_none_or(|l| l.iter().any(|x| x == name))
     };
@@ -733,20 +756,27 @@ pub fn bench(args: &Args) -> Result<(), String> {
         results: rows,
         skipped,
     };
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-        eprintln!("wrote {}", path.display());
+    // Each output on its own: one that fails does not keep the others from
+    // being written. All failures are reported.
+    let mut failed = Vec::new();
+    let mut save = |path: &Option<PathBuf>, text: &dyn Fn() -> Result<String, String>| {
+        if let Some(path) = path {
+            match text().and_then(|t| super::atomic::write(path, t.as_bytes())) {
+                Ok(()) => eprintln!("wrote {}", path.display()),
+                Err(e) => failed.push(e),
+            }
+        }
+    };
+    save(&args.json, &|| {
+        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())
+    });
+    save(&args.csv, &|| Ok(csv(&report.results)));
+    save(&args.plot, &|| super::plot::svg(&report.results));
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
     }
-    if let Some(path) = &args.csv {
-        write_csv(path, &report.results)?;
-        eprintln!("wrote {}", path.display());
-    }
-    if let Some(path) = &args.plot {
-        super::plot::plot(path, &report.results)?;
-        eprintln!("wrote {}", path.display());
-    }
-    Ok(())
 }
 
 /// Fractions of the measured limits, and speedups against naive and cpu (both
@@ -837,7 +867,7 @@ fn print_table(rows: &[Row], limits: &Limits, skipped: &[Skip], gpu: Option<&Gpu
     }
 }
 
-fn write_csv(path: &PathBuf, rows: &[Row]) -> Result<(), String> {
+fn csv(rows: &[Row]) -> String {
     let mut out = String::from(
         "op,family,backend,timing,shape,elements,bytes,flops,median_s,gbps,gflops,fraction_of_limit,speedup_vs_naive,speedup_vs_cpu\n",
     );
@@ -867,5 +897,5 @@ fn write_csv(path: &PathBuf, rows: &[Row]) -> Result<(), String> {
             opt(r.speedup_vs_cpu)
         );
     }
-    std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))
+    out
 }

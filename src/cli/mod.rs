@@ -1,6 +1,7 @@
 //! The `gpu-basics` command's subcommands.
 
 pub mod apply;
+pub mod atomic;
 pub mod bench;
 pub mod demo;
 pub mod info;
