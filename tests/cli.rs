@@ -404,3 +404,65 @@ fn failed_writes_leave_the_old_output_untouched() {
     assert_eq!(mode, 0o640);
     assert_eq!(listing(dir.path()), ["old.npy", "r.npy", "x.npy"]);
 }
+
+/// Bad bench arguments fail at once (before the minutes of measuring), with the
+/// valid values listed; before, unknown backends gave an empty table and exit 0,
+/// and a bad --json path failed only after the run.
+#[test]
+fn bench_arguments_are_checked_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = path(dir.path(), "b.csv");
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["--backends", "nonsense"],
+            vec!["nonsense", "naive, cpu, gpu"],
+        ),
+        (
+            vec!["--backends", "cpu,nonsense"],
+            vec!["nonsense", "naive, cpu, gpu"],
+        ),
+        (vec!["--backends", ""], vec!["naive, cpu, gpu"]),
+        (
+            vec!["--ops", "image2vector"],
+            vec!["image2vector", "sigmoid, sigmoid_derivative"],
+        ),
+        (vec!["--ops", "sigmoid,nope"], vec!["\"nope\"", "softmax"]),
+        (
+            vec!["--json", "/nonexistent/r.json", "--csv", &csv],
+            vec!["--json", "/nonexistent"],
+        ),
+        (
+            vec!["--csv", &csv, "--plot", "/nonexistent/p.svg"],
+            vec!["--plot", "/nonexistent"],
+        ),
+        (
+            vec!["--json", &csv, "--csv", &csv],
+            vec!["--json and --csv"],
+        ),
+        (
+            vec!["--plot", dir.path().to_str().unwrap()],
+            vec!["is a directory"],
+        ),
+    ];
+    for (args, expect) in cases {
+        let mut all = vec!["bench", "--quick"];
+        all.extend(&args);
+        let start = std::time::Instant::now();
+        let o = run(&all);
+        let msg = text(&o);
+        assert!(!o.status.success(), "{args:?} succeeded: {msg}");
+        for e in expect {
+            assert!(msg.contains(e), "{args:?}: message lacks {e:?}: {msg}");
+        }
+        assert!(
+            !msg.contains("measuring"),
+            "{args:?} started the run: {msg}"
+        );
+        assert!(
+            start.elapsed().as_secs() < 5,
+            "{args:?} took {:?}",
+            start.elapsed()
+        );
+        assert!(listing(dir.path()).is_empty(), "{args:?} left a file");
+    }
+}

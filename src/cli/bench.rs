@@ -25,12 +25,13 @@ pub struct Args {
     /// A run of under a minute: fewer sizes, shorter timings.
     #[arg(long)]
     quick: bool,
-    /// Only these ops (comma-separated names).
-    #[arg(long, value_delimiter = ',')]
-    ops: Option<Vec<String>>,
-    /// Only these backends (naive, cpu, gpu).
-    #[arg(long, value_delimiter = ',')]
-    backends: Option<Vec<String>>,
+    /// Only these ops (comma-separated names; every op but image2vector).
+    #[arg(long, value_delimiter = ',', value_parser = parse_bench_op)]
+    ops: Option<Vec<Op>>,
+    /// Only these backends (comma-separated). Naming gpu makes a missing GPU an
+    /// error; by default it is only skipped.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    backends: Option<Vec<BackendName>>,
     /// Write every result as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -40,6 +41,31 @@ pub struct Args {
     /// Plot throughput vs size (SVG), one line per backend in a panel per op family.
     #[arg(long)]
     plot: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendName {
+    Naive,
+    Cpu,
+    Gpu,
+}
+
+/// A benchmarkable op by name: any op but image2vector, which is a reshape with
+/// nothing to time.
+fn parse_bench_op(name: &str) -> Result<Op, String> {
+    let names: Vec<_> = benchmarked().map(|o| o.name()).collect();
+    match super::parse_op(name) {
+        Ok(Op::Image2vector) => Err(format!(
+            "image2vector is a reshape, with nothing to time; ops: {}",
+            names.join(", ")
+        )),
+        Ok(op) => Ok(op),
+        Err(_) => Err(format!("unknown op {name:?}; ops: {}", names.join(", "))),
+    }
+}
+
+fn benchmarked() -> impl Iterator<Item = Op> {
+    Op::ALL.iter().copied().filter(|&op| op != Op::Image2vector)
 }
 
 /// The output paths, checked before the (long) run: each can be written, and no
@@ -564,28 +590,19 @@ pub fn bench(args: &Args) -> Result<(), String> {
             naive_budget: 2.0,
         }
     };
-    // The paths are checked first, so that none is refused after a run of minutes.
+    // Names and values were checked by clap; the paths are checked here, so
+    // that nothing is refused after a run of minutes.
     check_outputs(args)?;
-    let wanted = |name: &str, list: &Option<Vec<String>>| {
-        list.as_ref().is_none_or(|l| l.iter().any(|x| x == name))
-    };
-    let ops: Vec<Op> = Op::ALL
-        .iter()
-        .copied()
-        .filter(|&op| op != Op::Image2vector) // a reshape: nothing to time
-        .filter(|op| wanted(op.name(), &args.ops))
+    let wanted = |b: BackendName| args.backends.as_ref().is_none_or(|l| l.contains(&b));
+    let ops: Vec<Op> = benchmarked()
+        .filter(|op| args.ops.as_ref().is_none_or(|l| l.contains(op)))
         .collect();
-    if let Some(list) = &args.ops {
-        for name in list {
-            if Op::from_name(name).is_none() {
-                return Err(format!("unknown op {name:?}"));
-            }
-        }
-    }
 
-    let gpu = if wanted("gpu", &args.backends) {
+    let gpu = if wanted(BackendName::Gpu) {
         match Gpu::new() {
             Ok(g) => Some(g),
+            // Asked for by name: a table without it would answer another question.
+            Err(e) if args.backends.is_some() => return Err(format!("--backends gpu: {e}")),
             Err(e) => {
                 eprintln!("gpu: not benchmarked ({e})");
                 None
@@ -603,10 +620,10 @@ pub fn bench(args: &Args) -> Result<(), String> {
         }
     }
     let mut hosts: Vec<Box<dyn Backend>> = Vec::new();
-    if wanted("naive", &args.backends) {
+    if wanted(BackendName::Naive) {
         hosts.push(Box::new(Naive));
     }
-    if wanted("cpu", &args.backends) {
+    if wanted(BackendName::Cpu) {
         hosts.push(Box::new(Cpu));
     }
 
