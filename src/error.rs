@@ -24,6 +24,13 @@ pub enum Error {
     /// wgpu reported a validation, out-of-memory or device-lost error, or a wait timed out.
     #[error("{op}: GPU error: {detail}")]
     Gpu { op: &'static str, detail: String },
+
+    /// A `GpuOptions` field whose value no device can work with (named in the message).
+    #[error("GpuOptions::{option}: {detail}")]
+    Options {
+        option: &'static str,
+        detail: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -40,6 +47,20 @@ impl Error {
         Error::Gpu {
             op,
             detail: detail.to_string(),
+        }
+    }
+
+    /// This error with `what` (say, "input of shape [2, 3]") in front of its
+    /// detail, so the message says which array it concerns.
+    pub(crate) fn about(self, what: impl std::fmt::Display) -> Self {
+        match self {
+            Error::Shape { op, detail } => Error::shape(op, format!("{what}: {detail}")),
+            Error::TooLarge { op, detail } => Error::TooLarge {
+                op,
+                detail: format!("{what}: {detail}"),
+            },
+            Error::Gpu { op, detail } => Error::gpu(op, format!("{what}: {detail}")),
+            e => e,
         }
     }
 }

@@ -28,6 +28,7 @@ mod cpu;
 mod error;
 pub mod gpu;
 mod naive;
+pub mod npy;
 pub mod ops;
 
 pub use backend::Backend;

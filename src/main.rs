@@ -30,8 +30,10 @@ enum Command {
     Info,
     /// Run one op on .npy files (float32, or float64 converted to float32).
     Apply {
-        /// sigmoid, sigmoid_derivative, image2vector, normalize_rows, softmax, multiply
-        op: String,
+        /// sigmoid, sigmoid_derivative, image2vector, normalize_rows, softmax,
+        /// multiply, dot, outer, matvec, matmul, l1, l2
+        #[arg(value_parser = cli::parse_op)]
+        op: gpu_basics::Op,
         /// The input (and, for two-input ops, the second input).
         #[arg(required = true, num_args = 1..=2)]
         inputs: Vec<PathBuf>,
@@ -72,7 +74,7 @@ fn main() -> ExitCode {
             out,
             backend,
             axis,
-        } => cli::apply::apply(&op, &inputs, &out, backend, axis),
+        } => cli::apply::apply(op, &inputs, &out, backend, axis),
         Command::Bench(args) => cli::bench::bench(&args),
     };
     match result {

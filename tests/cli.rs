@@ -272,3 +272,197 @@ fn unknown_bench_op_is_an_error() {
     assert!(!o.status.success());
     assert!(text(&o).contains("unknown op"));
 }
+
+/// A .npy file whose header (padded as numpy pads it) says `shape` of `descr`,
+/// followed by `data`: a header that may lie about the data.
+fn npy_file(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut f = b"\x93NUMPY\x01\x00".to_vec();
+    f.extend((h.len() as u16).to_le_bytes());
+    f.extend(h.as_bytes());
+    f.extend(data);
+    f
+}
+
+/// The files in `dir`, sorted: what a failed command must not have added to.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Headers that claim more (or less) data than the file holds are refused with
+/// the file named, an exit status of 1 and no signal: before the checks, the
+/// (10^12,) case aborted on allocating 4 TB.
+#[test]
+fn apply_refuses_lying_headers_without_aborting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = path(dir.path(), "out.npy");
+    let cases = [
+        ("<f4", "(1000000000000,)", vec![0u8; 4]),
+        ("<f8", "(1000000, 1000000)", vec![0u8; 8]),
+        (
+            "<f4",
+            "(18446744073709551615, 18446744073709551615)",
+            vec![],
+        ),
+        ("<f4", "(2, 3)", vec![0u8; 20]),
+        ("<f4", "(2,)", vec![0u8; 12]),
+    ];
+    for (i, (descr, shape, data)) in cases.iter().enumerate() {
+        let input = path(dir.path(), &format!("lie{i}.npy"));
+        std::fs::write(&input, npy_file(descr, shape, data)).unwrap();
+        for backend in ["cpu", "naive"] {
+            let o = run(&[
+                "apply",
+                "sigmoid",
+                &input,
+                "--out",
+                &out,
+                "--backend",
+                backend,
+            ]);
+            let msg = text(&o);
+            assert_eq!(o.status.code(), Some(1), "{shape}: {msg}");
+            assert!(
+                msg.contains(&input) && msg.contains("header"),
+                "{shape}: {msg}"
+            );
+            assert!(!Path::new(&out).exists(), "{shape} left an output file");
+        }
+    }
+    // The same header telling the truth is read.
+    let input = path(dir.path(), "honest.npy");
+    let data: Vec<u8> = [1.0f32, -2.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    std::fs::write(&input, npy_file("<f4", "(2,)", &data)).unwrap();
+    let o = run(&[
+        "apply",
+        "sigmoid",
+        &input,
+        "--out",
+        &out,
+        "--backend",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// A write that fails leaves what was at `--out` as it was, and no new file:
+/// before, `apply` removed the path on any write error (a read-only result of
+/// the user's, or, as root, /dev/full itself).
+#[test]
+fn failed_writes_leave_the_old_output_untouched() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let input = path(dir.path(), "x.npy");
+    write_npy(&input, &array(&[2, 3], 1)).unwrap();
+    let old = path(dir.path(), "old.npy");
+    std::fs::write(&old, b"the user's result").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let before = listing(dir.path());
+    for (out, expect) in [
+        (old.as_str(), "read-only"),
+        ("/dev/full", "/dev/full"),
+        ("/nonexistent/r.npy", "/nonexistent"),
+        (dir.path().to_str().unwrap(), "directory"),
+    ] {
+        let o = run(&["apply", "sigmoid", &input, "--out", out, "--backend", "cpu"]);
+        let msg = text(&o);
+        assert_eq!(o.status.code(), Some(1), "--out {out}: {msg}");
+        assert!(msg.contains(expect), "--out {out}: {msg}");
+        assert_eq!(listing(dir.path()), before, "--out {out}");
+    }
+    assert_eq!(std::fs::read(&old).unwrap(), b"the user's result");
+    let full = std::fs::metadata("/dev/full").unwrap();
+    assert!(full.file_type().is_char_device(), "/dev/full was replaced");
+    // A writable old result is replaced whole, keeping its permissions.
+    let out = path(dir.path(), "r.npy");
+    std::fs::write(&out, b"stale").unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = run(&[
+        "apply",
+        "sigmoid",
+        &input,
+        "--out",
+        &out,
+        "--backend",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(read_npy::<_, ArrayD<f32>>(&out).unwrap().shape(), &[2, 3]);
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    assert_eq!(listing(dir.path()), ["old.npy", "r.npy", "x.npy"]);
+}
+
+/// Bad bench arguments fail at once (before the minutes of measuring), with the
+/// valid values listed; before, unknown backends gave an empty table and exit 0,
+/// and a bad --json path failed only after the run.
+#[test]
+fn bench_arguments_are_checked_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = path(dir.path(), "b.csv");
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["--backends", "nonsense"],
+            vec!["nonsense", "naive, cpu, gpu"],
+        ),
+        (
+            vec!["--backends", "cpu,nonsense"],
+            vec!["nonsense", "naive, cpu, gpu"],
+        ),
+        (vec!["--backends", ""], vec!["naive, cpu, gpu"]),
+        (
+            vec!["--ops", "image2vector"],
+            vec!["image2vector", "sigmoid, sigmoid_derivative"],
+        ),
+        (vec!["--ops", "sigmoid,nope"], vec!["\"nope\"", "softmax"]),
+        (
+            vec!["--json", "/nonexistent/r.json", "--csv", &csv],
+            vec!["--json", "/nonexistent"],
+        ),
+        (
+            vec!["--csv", &csv, "--plot", "/nonexistent/p.svg"],
+            vec!["--plot", "/nonexistent"],
+        ),
+        (
+            vec!["--json", &csv, "--csv", &csv],
+            vec!["--json and --csv"],
+        ),
+        (
+            vec!["--plot", dir.path().to_str().unwrap()],
+            vec!["is a directory"],
+        ),
+    ];
+    for (args, expect) in cases {
+        let mut all = vec!["bench", "--quick"];
+        all.extend(&args);
+        let start = std::time::Instant::now();
+        let o = run(&all);
+        let msg = text(&o);
+        assert!(!o.status.success(), "{args:?} succeeded: {msg}");
+        for e in expect {
+            assert!(msg.contains(e), "{args:?}: message lacks {e:?}: {msg}");
+        }
+        assert!(
+            !msg.contains("measuring"),
+            "{args:?} started the run: {msg}"
+        );
+        assert!(
+            start.elapsed().as_secs() < 5,
+            "{args:?} took {:?}",
+            start.elapsed()
+        );
+        assert!(listing(dir.path()).is_empty(), "{args:?} left a file");
+    }
+}

@@ -245,6 +245,105 @@ fn errors_are_values(gpu: &Gpu) -> Outcome {
     }
 }
 
+/// Work the `Backend` path does on an op's behalf (uploads) fails as that op's,
+/// naming the input and its shape: before, a too-large input to sigmoid said
+/// "upload: array of shape [...]", with no op. A device whose buffers hold 1 MiB
+/// makes "too large" cheap to reach.
+fn errors_name_the_op_and_shape(_: &Gpu) -> Outcome {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .map_err(|e| fail(e.to_string()))?;
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_limits: wgpu::Limits {
+            max_buffer_size: 1 << 20,
+            max_storage_buffer_binding_size: 1 << 20,
+            ..wgpu::Limits::default()
+        },
+        ..Default::default()
+    }))
+    .map_err(|e| fail(e.to_string()))?;
+    let small = Gpu::from_device(device, queue, adapter.get_info(), GpuOptions::default())?;
+    let n = (1 << 18) + 1; // one f32 past 1 MiB
+    let (big, one) = (arr(&[n], 1), arr(&[n], 2));
+    let big1 = Array1::from_iter(big.iter().copied());
+    let results: Vec<(&str, Result<(), Error>)> = vec![
+        (
+            "sigmoid: input of shape [262145]",
+            small.sigmoid(big.view()).map(drop),
+        ),
+        (
+            "multiply: input 0 of shape [262145]",
+            small.multiply(big.view(), one.view()).map(drop),
+        ),
+        (
+            "dot: input 0 of shape [262145]",
+            small.dot(big1.view(), big1.view()).map(drop),
+        ),
+        (
+            "upload: array of shape [262145]",
+            small.upload(&big).map(drop),
+        ),
+    ];
+    for (want, r) in results {
+        match r {
+            Err(e @ Error::TooLarge { .. }) if e.to_string().starts_with(want) => {}
+            r => return Err(fail(format!("wanted {want:?}...: {r:?}"))),
+        }
+    }
+    Ok(())
+}
+
+/// GpuOptions values that make no sense are refused naming the option, not
+/// reported as "no GPU adapter".
+fn options_that_make_no_sense(_: &Gpu) -> Outcome {
+    for (options, name) in [
+        (
+            GpuOptions {
+                max_binding_bytes: Some(0),
+                ..Default::default()
+            },
+            "max_binding_bytes",
+        ),
+        (
+            GpuOptions {
+                max_binding_bytes: Some(8),
+                ..Default::default()
+            },
+            "max_binding_bytes",
+        ),
+        (
+            GpuOptions {
+                max_workgroups_per_dimension: Some(0),
+                ..Default::default()
+            },
+            "max_workgroups_per_dimension",
+        ),
+    ] {
+        match Gpu::with_options(options.clone()) {
+            Err(e @ Error::Options { option, .. }) if option == name => {
+                let msg = e.to_string();
+                if !msg.contains(name) || msg.contains("no GPU adapter") {
+                    return Err(fail(format!("{options:?}: {msg}")));
+                }
+            }
+            r => return Err(fail(format!("{options:?}: {r:?}"))),
+        }
+    }
+    // The smallest binding any device takes still works.
+    let g = Gpu::with_options(GpuOptions {
+        max_binding_bytes: Some(256),
+        ..Default::default()
+    })?;
+    let x = arr(&[300], 5);
+    close(
+        "256-byte bindings",
+        &g.sigmoid(x.view())?,
+        &Cpu.sigmoid(x.view())?,
+    )
+}
+
 const GPU_CASES: &[GpuCase] = &[
     ("adapter_is_reported", adapter_is_reported),
     ("limits_are_the_adapters", limits_are_the_adapters),
@@ -254,6 +353,8 @@ const GPU_CASES: &[GpuCase] = &[
     ("buffers_let_go_while_in_use", buffers_let_go_while_in_use),
     ("from_existing_device", from_existing_device),
     ("errors_are_values", errors_are_values),
+    ("errors_name_the_op_and_shape", errors_name_the_op_and_shape),
+    ("options_that_make_no_sense", options_that_make_no_sense),
 ];
 
 fn main() {

@@ -1,43 +1,19 @@
 //! `gpu-basics apply OP INPUT.npy [INPUT2.npy] --out OUT.npy`: one op on .npy
-//! files. The result is computed in full before the output file is created, so a
-//! failure never leaves a file behind.
+//! files. Every argument is checked before any input is read: the op's arity and
+//! axis, that `--out` can be written, and the backend. Inputs are read by
+//! `gpu_basics::npy`, which checks each header against its file before allocating.
+//! The result is written atomically (`atomic`): a failure leaves whatever was at
+//! `--out` untouched and no new file behind.
 
 use std::path::{Path, PathBuf};
 
 use gpu_basics::Op;
-use ndarray::ArrayD;
-use ndarray_npy::{ReadNpyError, read_npy, write_npy};
+use ndarray_npy::WriteNpyExt;
 
-use super::{Choice, pick};
+use super::{Choice, atomic, pick};
 
-/// A float32 array from `path`; float64 files are converted (the exercise's
-/// numpy arrays are float64), anything else is refused with its dtype named.
-fn load(path: &Path) -> Result<ArrayD<f32>, String> {
-    let shown = path.display();
-    match read_npy::<_, ArrayD<f32>>(path) {
-        Ok(a) => Ok(a),
-        Err(ReadNpyError::WrongDescriptor(_)) => match read_npy::<_, ArrayD<f64>>(path) {
-            Ok(a) => Ok(a.mapv(|v| v as f32)),
-            Err(ReadNpyError::WrongDescriptor(d)) => Err(format!(
-                "{shown}: dtype {d} is not supported (float32 or float64 expected)"
-            )),
-            Err(e) => Err(format!("{shown}: {e}")),
-        },
-        Err(e) => Err(format!("{shown}: {e}")),
-    }
-}
-
-pub fn apply(
-    op: &str,
-    inputs: &[PathBuf],
-    out: &Path,
-    backend: Choice,
-    axis: Option<usize>,
-) -> Result<(), String> {
-    let op = Op::from_name(op).ok_or_else(|| {
-        let names: Vec<_> = Op::ALL.iter().map(|o| o.name()).collect();
-        format!("unknown op {op:?}; ops: {}", names.join(", "))
-    })?;
+/// `op`'s arguments as the command line gives them, checked before any work.
+fn check_args(op: Op, inputs: &[PathBuf], axis: Option<usize>) -> Result<(), String> {
     if inputs.len() != op.arity() {
         return Err(format!(
             "{op} takes {} input file(s), got {}",
@@ -45,22 +21,36 @@ pub fn apply(
             inputs.len()
         ));
     }
-    if axis.is_some() && !op.has_axis() {
-        return Err(format!("{op} takes no --axis"));
+    match axis {
+        Some(_) if !op.has_axis() => Err(format!("{op} takes no --axis")),
+        // The ops with an axis take 2-D input (checked again, with its shape,
+        // once the file is read).
+        Some(a) if a > 1 => Err(format!(
+            "{op}: --axis {a} is out of range; a 2-D input has axis 0 (columns) and 1 (rows)"
+        )),
+        _ => Ok(()),
     }
+}
+
+pub fn apply(
+    op: Op,
+    inputs: &[PathBuf],
+    out: &Path,
+    backend: Choice,
+    axis: Option<usize>,
+) -> Result<(), String> {
+    check_args(op, inputs, axis)?;
+    atomic::check(out).map_err(|e| format!("--out {e}"))?;
+    let (b, line) = pick(backend)?;
     let arrays = inputs
         .iter()
-        .map(|p| load(p))
+        .map(|p| gpu_basics::npy::read(p).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
-    let (b, line) = pick(backend)?;
     let views: Vec<_> = arrays.iter().map(|a| a.view()).collect();
     let result = op
         .run(b.as_ref(), &views, axis)
         .map_err(|e| e.to_string())?;
-    if let Err(e) = write_npy(out, &result) {
-        let _ = std::fs::remove_file(out);
-        return Err(format!("{}: {e}", out.display()));
-    }
+    atomic::write_with(out, |w| result.write_npy(w).map_err(|e| e.to_string()))?;
     println!("{op} -> {} {:?} ({line})", out.display(), result.shape());
     Ok(())
 }

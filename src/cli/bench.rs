@@ -25,12 +25,13 @@ pub struct Args {
     /// A run of under a minute: fewer sizes, shorter timings.
     #[arg(long)]
     quick: bool,
-    /// Only these ops (comma-separated names).
-    #[arg(long, value_delimiter = ',')]
-    ops: Option<Vec<String>>,
-    /// Only these backends (naive, cpu, gpu).
-    #[arg(long, value_delimiter = ',')]
-    backends: Option<Vec<String>>,
+    /// Only these ops (comma-separated names; every op but image2vector).
+    #[arg(long, value_delimiter = ',', value_parser = parse_bench_op)]
+    ops: Option<Vec<Op>>,
+    /// Only these backends (comma-separated). Naming gpu makes a missing GPU an
+    /// error; by default it is only skipped.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    backends: Option<Vec<BackendName>>,
     /// Write every result as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -40,6 +41,52 @@ pub struct Args {
     /// Plot throughput vs size (SVG), one line per backend in a panel per op family.
     #[arg(long)]
     plot: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendName {
+    Naive,
+    Cpu,
+    Gpu,
+}
+
+/// A benchmarkable op by name: any op but image2vector, which is a reshape with
+/// nothing to time.
+fn parse_bench_op(name: &str) -> Result<Op, String> {
+    let names: Vec<_> = benchmarked().map(|o| o.name()).collect();
+    match super::parse_op(name) {
+        Ok(Op::Image2vector) => Err(format!(
+            "image2vector is a reshape, with nothing to time; ops: {}",
+            names.join(", ")
+        )),
+        Ok(op) => Ok(op),
+        Err(_) => Err(format!("unknown op {name:?}; ops: {}", names.join(", "))),
+    }
+}
+
+fn benchmarked() -> impl Iterator<Item = Op> {
+    Op::ALL.iter().copied().filter(|&op| op != Op::Image2vector)
+}
+
+/// The output paths, checked before the (long) run: each can be written, and no
+/// two name the same file.
+fn check_outputs(args: &Args) -> Result<(), String> {
+    let outputs = [
+        ("--json", &args.json),
+        ("--csv", &args.csv),
+        ("--plot", &args.plot),
+    ];
+    let given: Vec<(&str, &PathBuf)> = outputs
+        .iter()
+        .filter_map(|(flag, p)| p.as_ref().map(|p| (*flag, p)))
+        .collect();
+    for (i, (flag, path)) in given.iter().enumerate() {
+        super::atomic::check(path).map_err(|e| format!("{flag} {e}"))?;
+        if let Some((other, _)) = given[..i].iter().find(|(_, p)| p == path) {
+            return Err(format!("{other} and {flag} both name {}", path.display()));
+        }
+    }
+    Ok(())
 }
 
 struct Config {
@@ -543,26 +590,19 @@ pub fn bench(args: &Args) -> Result<(), String> {
             naive_budget: 2.0,
         }
     };
-    let wanted = |name: &str, list: &Option<Vec<String>>| {
-        list.as_ref().is_none_or(|l| l.iter().any(|x| x == name))
-    };
-    let ops: Vec<Op> = Op::ALL
-        .iter()
-        .copied()
-        .filter(|&op| op != Op::Image2vector) // a reshape: nothing to time
-        .filter(|op| wanted(op.name(), &args.ops))
+    // Names and values were checked by clap; the paths are checked here, so
+    // that nothing is refused after a run of minutes.
+    check_outputs(args)?;
+    let wanted = |b: BackendName| args.backends.as_ref().is_none_or(|l| l.contains(&b));
+    let ops: Vec<Op> = benchmarked()
+        .filter(|op| args.ops.as_ref().is_none_or(|l| l.contains(op)))
         .collect();
-    if let Some(list) = &args.ops {
-        for name in list {
-            if Op::from_name(name).is_none() {
-                return Err(format!("unknown op {name:?}"));
-            }
-        }
-    }
 
-    let gpu = if wanted("gpu", &args.backends) {
+    let gpu = if wanted(BackendName::Gpu) {
         match Gpu::new() {
             Ok(g) => Some(g),
+            // Asked for by name: a table without it would answer another question.
+            Err(e) if args.backends.is_some() => return Err(format!("--backends gpu: {e}")),
             Err(e) => {
                 eprintln!("gpu: not benchmarked ({e})");
                 None
@@ -580,10 +620,10 @@ pub fn bench(args: &Args) -> Result<(), String> {
         }
     }
     let mut hosts: Vec<Box<dyn Backend>> = Vec::new();
-    if wanted("naive", &args.backends) {
+    if wanted(BackendName::Naive) {
         hosts.push(Box::new(Naive));
     }
-    if wanted("cpu", &args.backends) {
+    if wanted(BackendName::Cpu) {
         hosts.push(Box::new(Cpu));
     }
 
@@ -733,20 +773,27 @@ pub fn bench(args: &Args) -> Result<(), String> {
         results: rows,
         skipped,
     };
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-        eprintln!("wrote {}", path.display());
+    // Each output on its own: one that fails does not keep the others from
+    // being written. All failures are reported.
+    let mut failed = Vec::new();
+    let mut save = |path: &Option<PathBuf>, text: &dyn Fn() -> Result<String, String>| {
+        if let Some(path) = path {
+            match text().and_then(|t| super::atomic::write(path, t.as_bytes())) {
+                Ok(()) => eprintln!("wrote {}", path.display()),
+                Err(e) => failed.push(e),
+            }
+        }
+    };
+    save(&args.json, &|| {
+        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())
+    });
+    save(&args.csv, &|| Ok(csv(&report.results)));
+    save(&args.plot, &|| super::plot::svg(&report.results));
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
     }
-    if let Some(path) = &args.csv {
-        write_csv(path, &report.results)?;
-        eprintln!("wrote {}", path.display());
-    }
-    if let Some(path) = &args.plot {
-        super::plot::plot(path, &report.results)?;
-        eprintln!("wrote {}", path.display());
-    }
-    Ok(())
 }
 
 /// Fractions of the measured limits, and speedups against naive and cpu (both
@@ -837,7 +884,7 @@ fn print_table(rows: &[Row], limits: &Limits, skipped: &[Skip], gpu: Option<&Gpu
     }
 }
 
-fn write_csv(path: &PathBuf, rows: &[Row]) -> Result<(), String> {
+fn csv(rows: &[Row]) -> String {
     let mut out = String::from(
         "op,family,backend,timing,shape,elements,bytes,flops,median_s,gbps,gflops,fraction_of_limit,speedup_vs_naive,speedup_vs_cpu\n",
     );
@@ -867,5 +914,5 @@ fn write_csv(path: &PathBuf, rows: &[Row]) -> Result<(), String> {
             opt(r.speedup_vs_cpu)
         );
     }
-    std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))
+    out
 }

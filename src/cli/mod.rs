@@ -1,13 +1,22 @@
 //! The `gpu-basics` command's subcommands.
 
 pub mod apply;
+pub mod atomic;
 pub mod bench;
 pub mod demo;
 pub mod info;
 pub mod plot;
 
 use clap::ValueEnum;
-use gpu_basics::{Backend, Cpu, Gpu, Naive};
+use gpu_basics::{Backend, Cpu, Gpu, Naive, Op};
+
+/// An op by name, for clap: an unknown name is refused with the list of names.
+pub fn parse_op(name: &str) -> Result<Op, String> {
+    Op::from_name(name).ok_or_else(|| {
+        let names: Vec<_> = Op::ALL.iter().map(|o| o.name()).collect();
+        format!("unknown op {name:?}; ops: {}", names.join(", "))
+    })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Choice {

@@ -2,13 +2,13 @@
 //! line per backend (and GPU timing), each point the median over the family's ops.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use plotters::prelude::*;
 
 use super::bench::Row;
 
-pub fn plot(path: &Path, rows: &[Row]) -> Result<(), String> {
+/// The plot as SVG text (written to its file by the caller, atomically).
+pub fn svg(rows: &[Row]) -> Result<String, String> {
     // family -> line label -> elements -> GB/s of each op
     let mut data: BTreeMap<&str, BTreeMap<String, BTreeMap<u64, Vec<f64>>>> = BTreeMap::new();
     for r in rows {
@@ -28,10 +28,18 @@ pub fn plot(path: &Path, rows: &[Row]) -> Result<(), String> {
     if data.is_empty() {
         return Err("nothing to plot".into());
     }
-    let root = SVGBackend::new(path, (900, 420 * data.len() as u32)).into_drawing_area();
+    let mut text = String::new();
+    draw(&mut text, &data)?;
+    Ok(text)
+}
+
+type Lines<'a> = BTreeMap<&'a str, BTreeMap<String, BTreeMap<u64, Vec<f64>>>>;
+
+fn draw(text: &mut String, data: &Lines<'_>) -> Result<(), String> {
+    let root = SVGBackend::with_string(text, (900, 420 * data.len() as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let panels = root.split_evenly((data.len(), 1));
-    for (panel, (family, lines)) in panels.iter().zip(&data) {
+    for (panel, (family, lines)) in panels.iter().zip(data) {
         let xs = lines.values().flat_map(|l| l.keys().copied());
         let (xmin, xmax) = xs.fold((u64::MAX, 0), |(a, b), x| (a.min(x), b.max(x)));
         let ys = lines.values().flat_map(|l| l.values().flatten().copied());

@@ -36,6 +36,21 @@ impl Gpu {
         S: Data<Elem = f32>,
         D: Dimension,
     {
+        self.upload_as("upload", "array", x)
+    }
+
+    /// `upload` on behalf of `op`: errors are `op`'s, and name the array as
+    /// `what` ("input", "input 1") with its shape.
+    pub(crate) fn upload_as<S, D>(
+        &self,
+        op: &'static str,
+        what: &str,
+        x: &ArrayBase<S, D>,
+    ) -> Result<GpuArray>
+    where
+        S: Data<Elem = f32>,
+        D: Dimension,
+    {
         let shape = x.shape().to_vec();
         if x.is_empty() {
             return Ok(GpuArray {
@@ -49,24 +64,13 @@ impl Gpu {
         let buf = self
             .inner
             .rt
-            .upload("upload", slice)
-            .map_err(|e| with_shape(e, &shape))?;
+            .upload(op, slice)
+            .map_err(|e| e.about(format!("{what} of shape {shape:?}")))?;
         Ok(GpuArray {
             gpu: self.clone(),
             data: Some(Arc::new(buf)),
             shape,
         })
-    }
-}
-
-/// Adds the shape to a too-large error, so the message says which array.
-fn with_shape(e: Error, shape: &[usize]) -> Error {
-    match e {
-        Error::TooLarge { op, detail } => Error::TooLarge {
-            op,
-            detail: format!("array of shape {shape:?}: {detail}"),
-        },
-        e => e,
     }
 }
 
@@ -90,12 +94,20 @@ impl GpuArray {
 
     /// Reads the array back (submitting any recorded work first).
     pub fn to_array(&self) -> Result<ArrayD<f32>> {
+        self.to_array_as("to_array", "array")
+    }
+
+    /// `to_array` on behalf of `op`, errors naming the array as `what`.
+    pub(crate) fn to_array_as(&self, op: &'static str, what: &str) -> Result<ArrayD<f32>> {
         let data = match &self.data {
             Some(buf) => self
                 .gpu
                 .inner
                 .rt
-                .read("to_array", &buf.buffer, self.len())?,
+                .read(op, &buf.buffer, self.len())
+                .map_err(|e| {
+                    e.about(format!("reading back the {what} of shape {:?}", self.shape))
+                })?,
             None => Vec::new(),
         };
         Ok(ArrayD::from_shape_vec(IxDyn(&self.shape), data).expect("buffer holds len() values"))
@@ -146,7 +158,7 @@ impl GpuArray {
                     .inner
                     .rt
                     .alloc(op, n)
-                    .map_err(|e| with_shape(e, &shape))?,
+                    .map_err(|e| e.about(format!("array of shape {shape:?}")))?,
             ))
         };
         Ok(GpuArray {

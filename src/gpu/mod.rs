@@ -34,9 +34,9 @@ use runtime::Runtime;
 #[derive(Debug, Clone, Default)]
 pub struct GpuOptions {
     /// Use at most this many bytes per storage binding (rounded down to the
-    /// device's offset alignment).
+    /// device's offset alignment; below it, or below 16, is `Error::Options`).
     pub max_binding_bytes: Option<u64>,
-    /// Use at most this many workgroups per dispatch dimension.
+    /// Use at most this many workgroups per dispatch dimension (0 is `Error::Options`).
     pub max_workgroups_per_dimension: Option<u32>,
     /// Use the workgroup-memory reductions even where the device has subgroup
     /// operations (to test the fallback, or to avoid a driver's subgroup bug).
@@ -45,6 +45,30 @@ pub struct GpuOptions {
     /// 1 GiB, or the device's largest buffer if smaller, at least 64 MiB). With
     /// 0 every buffer is let go as soon as its last user drops it.
     pub pool_bytes: Option<u64>,
+}
+
+impl GpuOptions {
+    /// Values that no device could use, refused before any device is opened.
+    /// (A binding below a device's alignment is refused once the device is known.)
+    fn check(&self) -> Result<()> {
+        let refuse = |option, detail: &str| {
+            Err(Error::Options {
+                option,
+                detail: detail.into(),
+            })
+        };
+        match (self.max_binding_bytes, self.max_workgroups_per_dimension) {
+            (Some(b), _) if b < 16 => refuse(
+                "max_binding_bytes",
+                &format!("{b} is below 16, one vec4: no array would fit in a binding"),
+            ),
+            (_, Some(0)) => refuse(
+                "max_workgroups_per_dimension",
+                "0 workgroups per dimension could run no kernel",
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What a `Gpu` runs on.
@@ -116,6 +140,7 @@ impl Gpu {
     }
 
     pub fn with_options(options: GpuOptions) -> Result<Gpu> {
+        options.check()?;
         pollster::block_on(async {
             // From env so WGPU_BACKEND can restrict the choice; GL is left out: it has
             // no subgroups and, on llvmpipe, only duplicates the Vulkan adapter.
@@ -128,11 +153,19 @@ impl Gpu {
             }
             adapters.sort_by_key(|a| rank(a.get_info().device_type));
             let mut refusals = Vec::new();
+            let mut option_errors = Vec::new();
             for adapter in adapters {
                 match Gpu::open(&adapter, &options).await {
                     Ok(gpu) => return Ok(gpu),
+                    Err(e @ Error::Options { .. }) => option_errors.push(e),
                     Err(e) => refusals.push(format!("{}: {e}", adapter.get_info().name)),
                 }
+            }
+            // Refused only for an option: say so, not "no GPU adapter".
+            if refusals.is_empty()
+                && let Some(e) = option_errors.into_iter().next()
+            {
+                return Err(e);
             }
             Err(Error::NoAdapter(format!(
                 "every adapter refused: {}",
@@ -218,14 +251,22 @@ impl Gpu {
         binding = binding.min(u64::from(u32::MAX));
         let window_bytes = binding / align * align;
         if window_bytes == 0 {
-            return Err(Error::gpu(
-                "Gpu::new",
-                format!("binding size {binding} is below the alignment {align}"),
-            ));
+            return Err(match options.max_binding_bytes {
+                Some(b) => Error::Options {
+                    option: "max_binding_bytes",
+                    detail: format!(
+                        "{b} is below this device's storage-binding alignment of {align} bytes"
+                    ),
+                },
+                None => Error::gpu(
+                    "Gpu::new",
+                    format!("binding size {binding} is below the alignment {align}"),
+                ),
+            });
         }
         let mut max_workgroups = limits.max_compute_workgroups_per_dimension;
         if let Some(w) = options.max_workgroups_per_dimension {
-            max_workgroups = max_workgroups.min(w.max(1));
+            max_workgroups = max_workgroups.min(w);
         }
         // Subgroup reductions need the feature and one fixed subgroup size (cubecl's
         // rule: a varying size is where drivers have had bugs).
@@ -343,82 +384,106 @@ impl Backend for Gpu {
     }
 
     fn basic_sigmoid(&self, x: f32) -> Result<f32> {
-        let out = self.upload(&ndarray::arr0(x))?.sigmoid()?.to_array()?;
-        Ok(out.iter().copied().next().expect("one element"))
+        let op = "basic_sigmoid";
+        scalar(op, self.input(op, &ndarray::arr0(x).view())?.sigmoid()?)
     }
 
     fn sigmoid(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        self.upload(&x)?.sigmoid()?.to_array()
+        result("sigmoid", self.input("sigmoid", &x)?.sigmoid()?)
     }
 
     fn sigmoid_derivative(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        self.upload(&x)?.sigmoid_derivative()?.to_array()
+        let op = "sigmoid_derivative";
+        result(op, self.input(op, &x)?.sigmoid_derivative()?)
     }
 
     fn multiply(&self, a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
         crate::backend::check_same_shape("multiply", a.shape(), b.shape())?;
-        self.upload(&a)?.multiply(&self.upload(&b)?)?.to_array()
+        let (a, b) = self.inputs("multiply", &a, &b)?;
+        result("multiply", a.multiply(&b)?)
     }
 
     fn image2vector(&self, image: ArrayView3<'_, f32>) -> Result<Array2<f32>> {
-        to_2d(
-            "image2vector",
-            self.upload(&image)?.image2vector()?.to_array()?,
-        )
+        let op = "image2vector";
+        to_2d(op, result(op, self.input(op, &image)?.image2vector()?)?)
     }
 
     fn normalize_rows_axis(&self, x: ArrayView2<'_, f32>, axis: Axis) -> Result<Array2<f32>> {
-        to_2d(
-            "normalize_rows",
-            self.upload(&x)?.normalize_rows_axis(axis.0)?.to_array()?,
-        )
+        let op = "normalize_rows";
+        let y = self.input(op, &x)?.normalize_rows_axis(axis.0)?;
+        to_2d(op, result(op, y)?)
     }
 
     fn softmax_axis(&self, x: ArrayView2<'_, f32>, axis: Axis) -> Result<Array2<f32>> {
-        to_2d(
-            "softmax",
-            self.upload(&x)?.softmax_axis(axis.0)?.to_array()?,
-        )
+        let op = "softmax";
+        to_2d(op, result(op, self.input(op, &x)?.softmax_axis(axis.0)?)?)
     }
 
     fn dot(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<f32> {
         crate::backend::check_same_len("dot", a.shape(), b.shape())?;
-        scalar(self.upload(&a)?.dot(&self.upload(&b)?)?)
+        let (a, b) = self.inputs("dot", &a, &b)?;
+        scalar("dot", a.dot(&b)?)
     }
 
     fn outer(&self, a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> Result<Array2<f32>> {
-        to_2d(
-            "outer",
-            self.upload(&a)?.outer(&self.upload(&b)?)?.to_array()?,
-        )
+        let (a, b) = self.inputs("outer", &a, &b)?;
+        to_2d("outer", result("outer", a.outer(&b)?)?)
     }
 
     fn matvec(&self, w: ArrayView2<'_, f32>, x: ArrayView1<'_, f32>) -> Result<Array1<f32>> {
         crate::backend::check_inner("matvec", w.shape(), x.shape(), 1)?;
-        self.upload(&w)?
-            .matvec(&self.upload(&x)?)?
-            .to_array()?
+        let (w, x) = self.inputs("matvec", &w, &x)?;
+        result("matvec", w.matvec(&x)?)?
             .into_dimensionality::<Ix1>()
             .map_err(|e| Error::shape("matvec", e.to_string()))
     }
 
     fn matmul(&self, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
         crate::backend::check_inner("matmul", a.shape(), b.shape(), 2)?;
-        to_2d(
-            "matmul",
-            self.upload(&a)?.matmul(&self.upload(&b)?)?.to_array()?,
-        )
+        let (a, b) = self.inputs("matmul", &a, &b)?;
+        to_2d("matmul", result("matmul", a.matmul(&b)?)?)
     }
 
     fn l1(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32> {
         crate::backend::check_same_len("l1", yhat.shape(), y.shape())?;
-        scalar(self.upload(&yhat)?.l1(&self.upload(&y)?)?)
+        let (yhat, y) = self.inputs("l1", &yhat, &y)?;
+        scalar("l1", yhat.l1(&y)?)
     }
 
     fn l2(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32> {
         crate::backend::check_same_len("l2", yhat.shape(), y.shape())?;
-        scalar(self.upload(&yhat)?.l2(&self.upload(&y)?)?)
+        let (yhat, y) = self.inputs("l2", &yhat, &y)?;
+        scalar("l2", yhat.l2(&y)?)
     }
+}
+
+// The `Backend` path uploads and reads back on an op's behalf: its errors are
+// the op's, and say which array ("sigmoid: input of shape [600000000]: needs a
+// buffer of ..."), not "upload: ..." with no op.
+impl Gpu {
+    fn input<D: ndarray::Dimension>(
+        &self,
+        op: &'static str,
+        x: &ndarray::ArrayView<'_, f32, D>,
+    ) -> Result<GpuArray> {
+        self.upload_as(op, "input", x)
+    }
+
+    fn inputs<D: ndarray::Dimension, E: ndarray::Dimension>(
+        &self,
+        op: &'static str,
+        a: &ndarray::ArrayView<'_, f32, D>,
+        b: &ndarray::ArrayView<'_, f32, E>,
+    ) -> Result<(GpuArray, GpuArray)> {
+        Ok((
+            self.upload_as(op, "input 0", a)?,
+            self.upload_as(op, "input 1", b)?,
+        ))
+    }
+}
+
+fn result(op: &'static str, x: GpuArray) -> Result<ArrayD<f32>> {
+    x.to_array_as(op, "result")
 }
 
 fn to_2d(op: &'static str, a: ArrayD<f32>) -> Result<Array2<f32>> {
@@ -427,6 +492,6 @@ fn to_2d(op: &'static str, a: ArrayD<f32>) -> Result<Array2<f32>> {
 }
 
 /// Reads back a 0-d result.
-fn scalar(x: GpuArray) -> Result<f32> {
-    Ok(x.to_array()?.iter().copied().next().unwrap_or(0.0))
+fn scalar(op: &'static str, x: GpuArray) -> Result<f32> {
+    Ok(result(op, x)?.iter().copied().next().unwrap_or(0.0))
 }
