@@ -223,7 +223,7 @@ impl GpuArray {
             return self.alloc_like(op, vec![m, n]);
         }
         if k == 0 {
-            return self.zeros(vec![m, n]);
+            return self.zeros(op, vec![m, n]);
         }
         let window = self.gpu.inner.window_elems;
         let align = self.align_elems();
@@ -305,7 +305,7 @@ impl GpuArray {
             return self.alloc_like(op, shape);
         }
         if k == 0 {
-            return self.zeros(shape);
+            return self.zeros(op, shape);
         }
         let out = self.alloc_like(op, shape)?;
         let window = self.gpu.inner.window_elems;
@@ -355,7 +355,7 @@ impl GpuArray {
         self.check_same_gpu(op, other)?;
         let n = self.len();
         if n == 0 {
-            return self.zeros(vec![]);
+            return self.zeros(op, vec![]);
         }
         let window = self.gpu.inner.window_elems;
         let max_groups = self.max_groups();
@@ -418,8 +418,10 @@ impl GpuArray {
     }
 
     /// Zeros of `shape` on this device (k = 0 products, sums of nothing).
-    fn zeros(&self, shape: Vec<usize>) -> Result<GpuArray> {
-        self.gpu.upload(&ArrayD::<f32>::zeros(IxDyn(&shape)))
+    /// The result of `op` when it has no terms (k = 0, or empty vectors).
+    fn zeros(&self, op: &'static str, shape: Vec<usize>) -> Result<GpuArray> {
+        self.gpu
+            .upload_as(op, "result", &ArrayD::<f32>::zeros(IxDyn(&shape)))
     }
 
     /// Workgroups one dispatch can have (the grid folds into x and y).
