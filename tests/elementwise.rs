@@ -304,6 +304,17 @@ fn sigmoid_edges(b: &dyn Backend) -> Outcome {
     Ok(())
 }
 
+/// The bounds of `sigmoid_tol` over the whole range where the results change:
+/// every 1/128 from -110 to 110 (past +-104 both are 0 or 1 in f32, and sigmoid
+/// falls below 2^-126 at -87.3, where a GPU may flush), with the integers and
+/// the half-integers among them, plus +-inf.
+fn sigmoid_whole_range(b: &dyn Backend) -> Outcome {
+    let mut v: Vec<f32> = (-110 * 128..=110 * 128).map(|i| i as f32 / 128.0).collect();
+    v.extend([f32::INFINITY, f32::NEG_INFINITY]);
+    let n = v.len();
+    check_sigmoids(b, ArrayD::from_shape_vec(IxDyn(&[n]), v).unwrap().view())
+}
+
 /// NaN and inf are values: multiply gives IEEE's products (inf * 0 is NaN, the
 /// signs of infinities and zeros kept), at every place of a vector longer than
 /// the backends' vector widths.
@@ -509,6 +520,7 @@ const CASES: &[BackendCase] = &[
     ("sigmoid_larger_than_one_binding", larger_than_one_binding),
     ("non_contiguous_inputs", non_contiguous_inputs),
     ("sigmoid_edges", sigmoid_edges),
+    ("sigmoid_whole_range", sigmoid_whole_range),
     ("multiply_nan_and_inf", multiply_nan_and_inf),
     (
         "multiply_subnormals_gpu_may_flush",
