@@ -196,7 +196,10 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
 const _: () = {
     let mut i = 0;
     while i < KERNELS.len() {
-        assert!(KERNELS[i].id as usize == i, "KERNELS must be in KernelId order");
+        assert!(
+            KERNELS[i].id as usize == i,
+            "KERNELS must be in KernelId order"
+        );
         i += 1;
     }
     // ...and every id has an entry (MatmulUnaligned is the last variant).
