@@ -12,6 +12,11 @@ use crate::error::{Error, Result};
 
 /// One method per op of the exercise. Views may be non-contiguous (transposed,
 /// stepped slices); every backend accepts them.
+///
+/// Accuracy: `multiply` and `image2vector` are exact on every backend (subnormals
+/// aside on a GPU that flushes them; see the README's edges); the sigmoids' bounds
+/// are on their methods; the row ops' and the products' bounds per backend, and
+/// how each is derived, are in docs/testing.md and beside their tests.
 pub trait Backend: Send + Sync {
     /// Short name used in test and bench labels: `naive`, `cpu`, `gpu`.
     fn name(&self) -> &'static str;
