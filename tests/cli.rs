@@ -3,10 +3,14 @@
 //! `demo` and `bench --quick` output. `apply` and `demo` run on every backend (gpu
 //! where there is an adapter); the rest on the CPU backends.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-use gpu_basics::{Backend, Cpu, Gpu, Naive, Op};
+use common::{backends, listing};
+
+use gpu_basics::{Backend, Cpu, Op};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{read_npy, write_npy};
 
@@ -54,29 +58,14 @@ fn path(dir: &Path, name: &str) -> String {
     dir.join(name).to_str().unwrap().to_string()
 }
 
-/// The backends to drive the command with: naive and cpu always, gpu when this
-/// machine has an adapter (required, as everywhere, with GPU_BASICS_REQUIRE_GPU=1;
-/// otherwise skipped with the reason printed).
-fn backends() -> Vec<(&'static str, Box<dyn Backend>)> {
-    let mut all: Vec<(&'static str, Box<dyn Backend>)> =
-        vec![("naive", Box::new(Naive)), ("cpu", Box::new(Cpu))];
-    match Gpu::new() {
-        Ok(g) => all.push(("gpu", Box::new(g))),
-        Err(e) if std::env::var("GPU_BASICS_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-            panic!("GPU_BASICS_REQUIRE_GPU=1 but no GPU: {e}")
-        }
-        Err(e) => eprintln!("SKIPPED the command's gpu backend: no GPU: {e}"),
-    }
-    all
-}
-
 /// `apply` on every op and backend gives the library's own result on that
 /// backend, bit for bit (the same kernels on the same device): the command adds
 /// only file handling.
 #[test]
 fn apply_matches_the_library_on_every_op() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, backend) in backends() {
+    for backend in backends() {
+        let name = backend.name();
         for &op in Op::ALL {
             let inputs: Vec<ArrayD<f32>> = shapes_for(op)
                 .iter()
@@ -95,7 +84,7 @@ fn apply_matches_the_library_on_every_op() {
             assert!(o.status.success(), "{op} on {name}: {}", text(&o));
             let got: ArrayD<f32> = read_npy(&out).unwrap();
             let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
-            let want = op.run(backend.as_ref(), &views, None).unwrap();
+            let want = op.run(backend, &views, None).unwrap();
             assert_eq!(got, want, "{op} on {name}");
         }
     }
@@ -181,8 +170,8 @@ fn apply_errors_are_clear_and_leave_no_file() {
 
 #[test]
 fn demo_shows_every_result_matching() {
-    for (name, _) in backends() {
-        demo_on(name);
+    for backend in backends() {
+        demo_on(backend.name());
     }
 }
 
@@ -286,16 +275,6 @@ fn npy_file(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
     f.extend(h.as_bytes());
     f.extend(data);
     f
-}
-
-/// The files in `dir`, sorted: what a failed command must not have added to.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// Headers that claim more (or less) data than the file holds are refused with

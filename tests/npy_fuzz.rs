@@ -13,11 +13,14 @@
 //! which replaces every count: `PROPTEST_CASES=30000 cargo test --release --test
 //! npy_fuzz -- --skip apply_end` took 3 s here, and 150 end-to-end cases 9 s.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
-use gpu_basics::{Backend, Cpu, Gpu, Naive, Op, npy};
+use common::{backends, listing};
+
+use gpu_basics::{Op, npy};
 use ndarray::{ArrayD, ArrayViewD, Axis, Ix1, Ix2, IxDyn, ShapeBuilder};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -35,29 +38,6 @@ fn runner(default: u32) -> TestRunner {
         failure_persistence: None,
         ..Config::default()
     })
-}
-
-fn gpu() -> Option<&'static Gpu> {
-    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
-    GPU.get_or_init(|| match Gpu::new() {
-        Ok(g) => Some(g),
-        Err(e) if std::env::var("GPU_BASICS_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-            panic!("GPU_BASICS_REQUIRE_GPU=1 but no GPU: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED the gpu backend: no GPU: {e}");
-            None
-        }
-    })
-    .as_ref()
-}
-
-fn backends() -> Vec<&'static dyn Backend> {
-    let mut all: Vec<&'static dyn Backend> = vec![&Naive, &Cpu];
-    if let Some(g) = gpu() {
-        all.push(g);
-    }
-    all
 }
 
 /// A .npy file written here, independently of the reader under test: how a
@@ -578,15 +558,6 @@ fn ops_match_the_oracle() {
     let f =
         ArrayD::from_shape_vec(IxDyn(&[2, 3]).f(), vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
     check_op(Op::Softmax, &[f], Some(0)).unwrap();
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// The binary on random (sometimes mutated) files: it exits with a status, never

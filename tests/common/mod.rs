@@ -305,3 +305,27 @@ pub fn exact_or_flushed(
     }
     Ok(())
 }
+
+/// naive, cpu, and the gpu when this machine has an adapter, for tests that run
+/// on the standard harness (one #[test] looping over backends): without an
+/// adapter the gpu is left out with the reason printed, or, with
+/// GPU_BASICS_REQUIRE_GPU=1, the test fails.
+pub fn backends() -> Vec<&'static dyn Backend> {
+    let mut all: Vec<&'static dyn Backend> = vec![&Naive, &Cpu];
+    match gpu() {
+        Ok(g) => all.push(g),
+        Err(e) if gpu_required() => panic!("GPU_BASICS_REQUIRE_GPU=1 but no GPU: {e}"),
+        Err(e) => eprintln!("SKIPPED the gpu backend: no GPU: {e}"),
+    }
+    all
+}
+
+/// The names in `dir`, sorted: what a failed command must not have added to.
+pub fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
