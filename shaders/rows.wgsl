@@ -88,21 +88,21 @@ fn exp_below(a: f32, m: f32) -> f32 {
     return exp(max(a * 0.5 - m * 0.5, -64.0) * 2.0);
 }
 
-// |v|'s power of two (as a biased exponent, at least 1) and significand, from the
-// bits: |v| = sig * 2^(e - 127) with sig in [1, 2), or in [0, 1) for subnormals
-// and zero (e = 1, the subnormals' scale 2^-126).
-fn split(bits: u32) -> vec2<f32> {
-    let a = bits & ABS_BITS;
-    let e = a >> 23u;
-    if e == 0u {
-        // The integer significand is exact in f32; times 2^-23 stays normal.
-        return vec2<f32>(1.0, f32(a) * 0x1p-23f);
-    }
-    return vec2<f32>(f32(e), bitcast<f32>((a & 0x007fffffu) | 0x3f800000u));
+// A finite value from its bits as |v| = significand(v) * 2^(exponent(v) - 127):
+// the biased exponent, at least 1 (subnormals and zero share 2^-126, the
+// subnormals' scale), and the significand, in [1, 2), or in [0, 1) for
+// subnormals and zero. Neither passes through a subnormal float.
+fn exponent(bits: u32) -> u32 {
+    return max((bits & ABS_BITS) >> 23u, 1u);
 }
 
-fn pow2(biased: f32) -> f32 {
-    return bitcast<f32>(u32(biased) << 23u);
+fn significand(bits: u32) -> f32 {
+    let a = bits & ABS_BITS;
+    if (a >> 23u) == 0u {
+        // The integer significand is exact in f32; times 2^-23 stays normal.
+        return f32(a) * 0x1p-23f;
+    }
+    return bitcast<f32>((a & 0x007fffffu) | 0x3f800000u);
 }
 
 fn element(v: f32) -> vec4<f32> {
@@ -118,8 +118,9 @@ fn element(v: f32) -> vec4<f32> {
     if special {
         return vec4<f32>(MIN_NORMAL, 0.0, 1.0, 0.0);
     }
-    let es = split(bits);
-    return vec4<f32>(pow2(es.x), es.y * es.y, 0.0, 0.0);
+    let sig = significand(bits);
+    // c = 2^(e - 127): a normal power of two, from the bits.
+    return vec4<f32>(bitcast<f32>(exponent(bits) << 23u), sig * sig, 0.0, 0.0);
 }
 
 fn combine(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
@@ -129,7 +130,8 @@ fn combine(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
         return vec4<f32>(m, a.y * exp_below(a.x, m) + b.y * exp_below(b.x, m), bad, 0.0);
     }
     // Powers of two: the ratios are exact (or below 2^-126, where a flush to 0
-    // drops a term under 2^-200 of q, which is at least 1 once any x != 0).
+    // drops a term under 2^-200 of q, which is at least 1 once any x is normal;
+    // in a row of subnormals c is 2^-126 throughout and the ratios are 1).
     let c = max(a.x, b.x);
     let ra = a.x / c;
     let rb = b.x / c;
@@ -161,9 +163,8 @@ fn apply(v: f32, f: vec4<f32>) -> f32 {
         return exp_below(v, f.x) * f.y;
     }
     // (|v| / c) / sqrt(q) = sig / sqrt(q) * 2^(e - e_c), sig / sqrt(q) in [0, 2).
-    let es = split(bits);
-    let e_row = f32(bitcast<u32>(f.x) >> 23u);
-    let mag = ldexp(es.y * f.y, i32(es.x) - i32(e_row));
+    let shift = i32(exponent(bits)) - i32(exponent(bitcast<u32>(f.x)));
+    let mag = ldexp(significand(bits) * f.y, shift);
     return bitcast<f32>(bitcast<u32>(mag) | (bits & 0x80000000u));
 }
 

@@ -238,21 +238,13 @@ pub(crate) fn expand(source: &str, subgroups: bool) -> String {
     }
 }
 
-/// Every shader as the device compiles it, each variant named, for the naga
-/// validation test; and the files they come from, to check none is unused.
+/// Every module as the device compiles it, each variant named, for the naga
+/// validation test: the distinct modules of `kernel_variants`.
 pub fn shader_sources() -> Vec<(String, String)> {
-    let mut files: Vec<&'static str> = KERNELS.iter().map(|k| k.file).collect();
-    files.dedup();
-    let mut out = Vec::new();
-    for file in files {
-        let source = KERNELS
-            .iter()
-            .find(|k| k.file == file)
-            .expect("listed")
-            .source;
-        out.push((file.to_string(), expand(source, false)));
-        if source.contains("/*SUBGROUP_INIT*/") {
-            out.push((format!("{file} (subgroups)"), expand(source, true)));
+    let mut out: Vec<(String, String)> = Vec::new();
+    for k in kernel_variants() {
+        if !out.iter().any(|(module, _)| *module == k.module) {
+            out.push((k.module, k.source));
         }
     }
     out
