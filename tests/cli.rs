@@ -21,6 +21,19 @@ fn run(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// `gpu-basics apply sigmoid INPUT --out OUT --backend BACKEND`.
+fn sigmoid_on(backend: &str, input: &str, out: &str) -> Output {
+    run(&[
+        "apply",
+        "sigmoid",
+        input,
+        "--out",
+        out,
+        "--backend",
+        backend,
+    ])
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -299,15 +312,7 @@ fn apply_refuses_lying_headers_without_aborting() {
         let input = path(dir.path(), &format!("lie{i}.npy"));
         std::fs::write(&input, npy_file(descr, shape, data)).unwrap();
         for backend in ["cpu", "naive"] {
-            let o = run(&[
-                "apply",
-                "sigmoid",
-                &input,
-                "--out",
-                &out,
-                "--backend",
-                backend,
-            ]);
+            let o = sigmoid_on(backend, &input, &out);
             let msg = text(&o);
             assert_eq!(o.status.code(), Some(1), "{shape}: {msg}");
             assert!(
@@ -324,15 +329,7 @@ fn apply_refuses_lying_headers_without_aborting() {
         .flat_map(|v| v.to_le_bytes())
         .collect();
     std::fs::write(&input, npy_file("<f4", "(2,)", &data)).unwrap();
-    let o = run(&[
-        "apply",
-        "sigmoid",
-        &input,
-        "--out",
-        &out,
-        "--backend",
-        "cpu",
-    ]);
+    let o = sigmoid_on("cpu", &input, &out);
     assert!(o.status.success(), "{}", text(&o));
 }
 
@@ -355,7 +352,7 @@ fn failed_writes_leave_the_old_output_untouched() {
         ("/nonexistent/r.npy", "/nonexistent"),
         (dir.path().to_str().unwrap(), "directory"),
     ] {
-        let o = run(&["apply", "sigmoid", &input, "--out", out, "--backend", "cpu"]);
+        let o = sigmoid_on("cpu", &input, out);
         let msg = text(&o);
         assert_eq!(o.status.code(), Some(1), "--out {out}: {msg}");
         assert!(msg.contains(expect), "--out {out}: {msg}");
@@ -368,15 +365,7 @@ fn failed_writes_leave_the_old_output_untouched() {
     let out = path(dir.path(), "r.npy");
     std::fs::write(&out, b"stale").unwrap();
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let o = run(&[
-        "apply",
-        "sigmoid",
-        &input,
-        "--out",
-        &out,
-        "--backend",
-        "cpu",
-    ]);
+    let o = sigmoid_on("cpu", &input, &out);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(read_npy::<_, ArrayD<f32>>(&out).unwrap().shape(), &[2, 3]);
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
