@@ -1,12 +1,14 @@
-//! criterion: sigmoid, sigmoid_derivative and multiply on every backend, with
-//! throughput in bytes that must move (read + write). GPU timings include upload
-//! and readback here (the Backend API); the resident figures are in the
-//! `gpu-resident` entries. On a software adapter (lavapipe) the GPU entries say
-//! nothing about GPU speed and are skipped unless GPU_BASICS_BENCH_SOFTWARE=1.
+//! criterion: every unary op (sigmoid, sigmoid_derivative, ... from `Unary::ALL`)
+//! and multiply on every backend, with throughput in bytes that must move (reads
+//! and the write). GPU timings include upload and readback here (the Backend API);
+//! `gpu-basics bench` times the GPU resident too. On a software adapter
+//! (lavapipe) the GPU entries say nothing about GPU speed and are skipped unless
+//! GPU_BASICS_BENCH_SOFTWARE=1.
 
 mod common;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use gpu_basics::{Op, Unary};
 use ndarray::{Array1, ArrayD};
 
 fn input(n: usize, seed: u32) -> ArrayD<f32> {
@@ -18,22 +20,22 @@ fn input(n: usize, seed: u32) -> ArrayD<f32> {
 
 fn elementwise(c: &mut Criterion) {
     let backends = common::backends(&common::gpu());
+    let ops = Unary::ALL
+        .iter()
+        .map(|&u| Op::Unary(u))
+        .chain([Op::Multiply]);
+    let ops: Vec<Op> = ops.collect();
     for n in [1 << 10, 1 << 16, 1 << 20, 1 << 24] {
         let (x, y) = (input(n, 1), input(n, 2));
-        for (op, arrays) in [
-            ("sigmoid", 1u64),
-            ("sigmoid_derivative", 1),
-            ("multiply", 2),
-        ] {
-            let mut group = c.benchmark_group(op);
-            group.throughput(Throughput::Bytes((arrays + 1) * 4 * n as u64));
+        let inputs = [x.view(), y.view()];
+        for &op in &ops {
+            let inputs = &inputs[..op.arity()];
+            let shapes: Vec<&[usize]> = inputs.iter().map(|a| a.shape()).collect();
+            let mut group = c.benchmark_group(op.name());
+            group.throughput(Throughput::Bytes(op.min_bytes(&shapes).unwrap()));
             for b in &backends {
                 group.bench_with_input(BenchmarkId::new(b.name(), n), &n, |bench, _| {
-                    bench.iter(|| match op {
-                        "sigmoid" => b.sigmoid(x.view()).unwrap(),
-                        "sigmoid_derivative" => b.sigmoid_derivative(x.view()).unwrap(),
-                        _ => b.multiply(x.view(), y.view()).unwrap(),
-                    })
+                    bench.iter(|| op.run(b.as_ref(), inputs, None).unwrap())
                 });
             }
             group.finish();

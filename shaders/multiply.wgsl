@@ -1,7 +1,7 @@
 // multiply: elementwise product of two arrays of the same shape.
 //
 // Algorithm: one vec4 per invocation, 64 invocations per workgroup, windows and
-// 2-D grid as in sigmoid.wgsl. Bindings: 0 = a (read), 1 = b (read),
+// 2-D grid as in unary.wgsl. Bindings: 0 = a (read), 1 = b (read),
 // 2 = out (read_write), all padded to whole vec4s. f32 multiplication is
 // correctly rounded in WGSL, so results equal the CPU's bit for bit.
 

@@ -9,6 +9,22 @@ use ndarray::{
 };
 
 use crate::error::{Error, Result};
+use crate::unary::Unary;
+
+/// Each unary op's two methods, calling `unary` and `unary_into`.
+macro_rules! unary_methods {
+    ($($(#[$doc:meta])* $variant:ident $method:ident $into:ident $def:path;)*) => {$(
+        $(#[$doc])*
+        fn $method(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+            self.unary(Unary::$variant, x)
+        }
+
+        #[doc = concat!("`", stringify!($method), "` written into `out` (x's shape), as [`Backend::unary_into`].")]
+        fn $into(&self, x: ArrayViewD<'_, f32>, out: ArrayViewMutD<'_, f32>) -> Result<()> {
+            self.unary_into(Unary::$variant, x, out)
+        }
+    )*};
+}
 
 /// One method per op of the exercise. Views may be non-contiguous (transposed,
 /// stepped slices); every backend accepts them.
@@ -24,24 +40,27 @@ pub trait Backend: Send + Sync {
     /// The exercise's scalar sigmoid, 1 / (1 + e^-x), for one number.
     fn basic_sigmoid(&self, x: f32) -> Result<f32>;
 
-    /// Elementwise 1 / (1 + e^-x) over any shape. Never overflows: sigmoid(-1000) = 0,
-    /// sigmoid(1000) = 1; NaN gives NaN.
-    ///
-    /// Error against the exact value, for every finite x (tested every 1/128 from
-    /// -110 to 110, tests/elementwise.rs): naive 4 ulp, cpu 4.5 ulp, gpu
-    /// (8 + 2|x|) ulp (WGSL's `exp` is within 3 + 2|x| ulp); on every backend
-    /// results below 2^-126 (x < -87.3) may be off by up to 2^-126 absolutely
-    /// (a GPU may flush them to 0).
-    fn sigmoid(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>>;
+    /// A unary elementwise op over any shape (its bounds and edges are on its
+    /// method: `sigmoid`, `sigmoid_derivative`, ...; see [`Unary`]).
+    fn unary(&self, op: Unary, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>>;
 
-    /// Elementwise s(1 - s) with s = sigmoid(x), over any shape; 0 at +-inf.
-    ///
-    /// Error bounds as `sigmoid`'s, except naive: it computes s(1 - s) as the
-    /// exercise writes it, and once s is near 1, 1 - s keeps only the absolute
-    /// error of s, so its bound is 4 ulp plus 2 ulp of 1.0 (2.4e-7) absolutely
-    /// (at x = 17 it gives 0 for 4e-8). cpu and gpu use e^-|x| / (1 + e^-|x|)^2,
-    /// which has no cancellation.
-    fn sigmoid_derivative(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>>;
+    /// `unary` written into `out`, which must have x's shape (numpy's `out=`).
+    /// The CPU backend writes straight into a contiguous `out`, so a loop that
+    /// reuses one output skips allocating and first-touching fresh memory (for
+    /// 40 MB, the kernel's page zeroing costs about as much as the op); the
+    /// other backends compute a fresh array and copy it in.
+    fn unary_into(
+        &self,
+        op: Unary,
+        x: ArrayViewD<'_, f32>,
+        mut out: ArrayViewMutD<'_, f32>,
+    ) -> Result<()> {
+        check_out(op.into_name(), out.shape(), x.shape())?;
+        out.assign(&self.unary(op, x)?);
+        Ok(())
+    }
+
+    crate::unary::for_each_unary!(unary_methods);
 
     /// Elementwise product of two arrays of the same shape (no broadcasting).
     fn multiply(&self, a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>>;
@@ -91,29 +110,7 @@ pub trait Backend: Send + Sync {
     /// L2 loss: sum_i (y_i - yhat_i)^2. Empty gives 0.
     fn l2(&self, yhat: ArrayView1<'_, f32>, y: ArrayView1<'_, f32>) -> Result<f32>;
 
-    /// `sigmoid` written into `out`, which must have x's shape (numpy's
-    /// `out=`). The CPU backend writes straight into a contiguous `out`, so a
-    /// loop that reuses one output skips allocating and first-touching fresh
-    /// memory (for 40 MB, the kernel's page zeroing costs about as much as the
-    /// op); the other backends compute a fresh array and copy it in.
-    fn sigmoid_into(&self, x: ArrayViewD<'_, f32>, mut out: ArrayViewMutD<'_, f32>) -> Result<()> {
-        check_out("sigmoid_into", out.shape(), x.shape())?;
-        out.assign(&self.sigmoid(x)?);
-        Ok(())
-    }
-
-    /// `sigmoid_derivative` written into `out` (x's shape), as `sigmoid_into`.
-    fn sigmoid_derivative_into(
-        &self,
-        x: ArrayViewD<'_, f32>,
-        mut out: ArrayViewMutD<'_, f32>,
-    ) -> Result<()> {
-        check_out("sigmoid_derivative_into", out.shape(), x.shape())?;
-        out.assign(&self.sigmoid_derivative(x)?);
-        Ok(())
-    }
-
-    /// `multiply` written into `out` (the inputs' shape), as `sigmoid_into`.
+    /// `multiply` written into `out` (the inputs' shape), as `unary_into`.
     fn multiply_into(
         &self,
         a: ArrayViewD<'_, f32>,
@@ -127,14 +124,14 @@ pub trait Backend: Send + Sync {
     }
 
     /// `softmax` (over each row) written into `out`, which must have x's
-    /// shape, as `sigmoid_into`. Bad input is softmax's error.
+    /// shape, as `unary_into`. Bad input is softmax's error.
     fn softmax_into(&self, x: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_, f32>) -> Result<()> {
         check_out("softmax_into", out.shape(), x.shape())?;
         out.assign(&self.softmax(x)?);
         Ok(())
     }
 
-    /// `normalize_rows` written into `out` (x's shape), as `sigmoid_into`.
+    /// `normalize_rows` written into `out` (x's shape), as `unary_into`.
     fn normalize_rows_into(
         &self,
         x: ArrayView2<'_, f32>,
@@ -145,7 +142,7 @@ pub trait Backend: Send + Sync {
         Ok(())
     }
 
-    /// `outer` written into `out` of shape (len(a), len(b)), as `sigmoid_into`.
+    /// `outer` written into `out` of shape (len(a), len(b)), as `unary_into`.
     fn outer_into(
         &self,
         a: ArrayView1<'_, f32>,
@@ -288,7 +285,7 @@ pub(crate) fn check_same_shape(op: &'static str, a: &[usize], b: &[usize]) -> Re
 
 /// sigmoid in the form that never overflows: e^-|x| is in (0, 1], so neither
 /// branch can produce inf/inf. The scalar paths' sigmoid (the CPU backend's
-/// array ops use the branch-free `cpu::simd::sigmoid`, same formula).
+/// array ops use the branch-free form in src/unary/sigmoid.rs, same formula).
 #[inline]
 pub(crate) fn stable_sigmoid(x: f32) -> f32 {
     let e = (-x.abs()).exp();

@@ -6,7 +6,7 @@
 //! yardstick).
 
 mod fork;
-mod simd;
+pub(crate) mod simd;
 
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,16 +21,16 @@ use crate::backend::{
     stable_sigmoid,
 };
 use crate::error::{Error, Result};
+use crate::unary::Unary;
 
 /// Sizes (elements) from which two threads beat one, per kind of op. A job on
 /// `fork` costs ~1 us on the reference 2-core VM (rayon's fork-join from
 /// outside its pool cost 14-22 us). Measured crossovers, one thread against
 /// two at 2^13..10^5 (`examples`-style loop, median of 21 runs of 200 calls,
 /// twice each): sigmoid and its derivative at 2^14 (3.4 -> 2.1 us; 2^13 lost
-/// 1.67 -> 1.75); softmax and normalize_rows at 2^13 (rows of 64: 2.3 -> 1.4
+/// 1.67 -> 1.75; each unary op states its own, `UnaryFn::THREADS_FROM`); softmax and normalize_rows at 2^13 (rows of 64: 2.3 -> 1.4
 /// us and 0.93 -> 0.79 us); multiply and outer at 2^16 (2.9 -> 2.4 us; 2^15 a
 /// tie); matvec at 2^14 elements of W (128^2: 0.65 -> 0.53 us; 90^2 lost).
-const PAR_MIN_SIGMOID: usize = 1 << 14;
 const PAR_MIN_ROWS: usize = 1 << 13;
 const PAR_MIN_MULTIPLY: usize = 1 << 16;
 const PAR_MIN_MATVEC: usize = 1 << 14;
@@ -146,11 +146,8 @@ fn contiguous<'a, D: ndarray::Dimension>(x: &'a ndarray::CowArray<'a, f32, D>) -
 /// The pieces' writers of the elementwise ops and outer, shared by the
 /// allocating ops (`filled`) and the `_into` ones (`par_fill` on the caller's
 /// array): out[at..] from the inputs at the same offset.
-fn map_fill<'a>(
-    xs: &'a [f32],
-    kernel: fn(&[f32], &mut [MaybeUninit<f32>]),
-) -> impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + 'a {
-    move |at, out| kernel(&xs[at..at + out.len()], out)
+fn map_fill<'a>(xs: &'a [f32], op: Unary) -> impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + 'a {
+    move |at, out| simd::unary_slice(op, &xs[at..at + out.len()], out)
 }
 
 fn multiply_fill<'a>(
@@ -172,35 +169,11 @@ fn outer_fill<'a>(
     move |at, out| simd::outer_rows(&xa[at / n..(at + out.len()) / n], xb, out)
 }
 
-fn map1(x: ArrayViewD<'_, f32>, kernel: fn(&[f32], &mut [MaybeUninit<f32>])) -> ArrayD<f32> {
+fn map1(x: ArrayViewD<'_, f32>, op: Unary) -> ArrayD<f32> {
     let x = x.as_standard_layout();
     let xs = contiguous(&x);
-    let v = filled(xs.len(), 1, PAR_MIN_SIGMOID, map_fill(xs, kernel));
+    let v = filled(xs.len(), 1, op.threads_from(), map_fill(xs, op));
     ArrayD::from_shape_vec(x.raw_dim(), v).expect("same length as the input")
-}
-
-/// `map1` into the caller's `out` (x's shape): straight into it when it is
-/// contiguous, else through a fresh array.
-fn map1_into(
-    op: &'static str,
-    x: ArrayViewD<'_, f32>,
-    mut out: ArrayViewMutD<'_, f32>,
-    kernel: fn(&[f32], &mut [MaybeUninit<f32>]),
-) -> Result<()> {
-    check_out(op, out.shape(), x.shape())?;
-    match out.as_slice_mut() {
-        Some(o) => {
-            let x = x.as_standard_layout();
-            par_fill(
-                as_out(o),
-                1,
-                PAR_MIN_SIGMOID,
-                &map_fill(contiguous(&x), kernel),
-            );
-        }
-        None => out.assign(&map1(x, kernel)),
-    }
-    Ok(())
 }
 
 /// A caller's initialized output, as the kernels' `MaybeUninit` slice (their
@@ -222,12 +195,8 @@ impl Backend for Cpu {
         Ok(stable_sigmoid(x))
     }
 
-    fn sigmoid(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        Ok(map1(x, simd::sigmoid_slice))
-    }
-
-    fn sigmoid_derivative(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        Ok(map1(x, simd::sigmoid_derivative_slice))
+    fn unary(&self, op: Unary, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        Ok(map1(x, op))
     }
 
     fn multiply(&self, a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
@@ -238,21 +207,23 @@ impl Backend for Cpu {
         Ok(ArrayD::from_shape_vec(a.raw_dim(), v).expect("same length as the inputs"))
     }
 
-    fn sigmoid_into(&self, x: ArrayViewD<'_, f32>, out: ArrayViewMutD<'_, f32>) -> Result<()> {
-        map1_into("sigmoid_into", x, out, simd::sigmoid_slice)
-    }
-
-    fn sigmoid_derivative_into(
+    /// Straight into `out` when it is contiguous, else through a fresh array.
+    fn unary_into(
         &self,
+        op: Unary,
         x: ArrayViewD<'_, f32>,
-        out: ArrayViewMutD<'_, f32>,
+        mut out: ArrayViewMutD<'_, f32>,
     ) -> Result<()> {
-        map1_into(
-            "sigmoid_derivative_into",
-            x,
-            out,
-            simd::sigmoid_derivative_slice,
-        )
+        check_out(op.into_name(), out.shape(), x.shape())?;
+        match out.as_slice_mut() {
+            Some(o) => {
+                let x = x.as_standard_layout();
+                let fill = map_fill(contiguous(&x), op);
+                par_fill(as_out(o), 1, op.threads_from(), &fill);
+            }
+            None => out.assign(&map1(x, op)),
+        }
+        Ok(())
     }
 
     fn multiply_into(

@@ -30,6 +30,7 @@ pub mod gpu;
 mod naive;
 pub mod npy;
 pub mod ops;
+mod unary;
 
 pub use backend::Backend;
 pub use cpu::Cpu;
@@ -37,6 +38,7 @@ pub use error::{Error, Result};
 pub use gpu::{AdapterSummary, Gpu, GpuArray, GpuOptions, MemoryStats};
 pub use naive::Naive;
 pub use ops::Op;
+pub use unary::Unary;
 
 /// The exercise's `basic_sigmoid`: one number, the scalar `exp`, in float64 as in
 /// the exercise (`math.exp`). Exists to make the exercise's point in the demo: it

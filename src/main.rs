@@ -30,9 +30,7 @@ enum Command {
     Info,
     /// Run one op on .npy files (float32, or float64 converted to float32).
     Apply {
-        /// sigmoid, sigmoid_derivative, image2vector, normalize_rows, softmax,
-        /// multiply, dot, outer, matvec, matmul, l1, l2
-        #[arg(value_parser = cli::parse_op)]
+        #[arg(value_parser = cli::parse_op, help = cli::op_names())]
         op: gpu_basics::Op,
         /// The input (and, for two-input ops, the second input).
         #[arg(required = true, num_args = 1..=2)]

@@ -6,15 +6,11 @@ use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayV
 
 use crate::backend::{Backend, RowOp, check_inner, check_rows, check_same_len, check_same_shape};
 use crate::error::{Error, Result};
+use crate::unary::Unary;
 
 /// Explicit loops, the exercise's classic versions.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Naive;
-
-/// The exercise's scalar formula, written literally.
-fn sigmoid_scalar(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
 
 fn flat(x: &ArrayViewD<'_, f32>) -> Vec<f32> {
     x.iter().copied().collect()
@@ -49,26 +45,18 @@ impl Backend for Naive {
         "naive"
     }
 
+    /// The exercise's formula, from sigmoid's definition (src/unary/sigmoid.rs).
     fn basic_sigmoid(&self, x: f32) -> Result<f32> {
-        Ok(sigmoid_scalar(x))
+        let mut out = [0.0];
+        Unary::Sigmoid.map_naive(&[x], &mut out);
+        Ok(out[0])
     }
 
-    fn sigmoid(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+    /// The op's textbook form, one element at a time (src/unary/).
+    fn unary(&self, op: Unary, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
         let xs = flat(&x);
         let mut out = vec![0.0f32; xs.len()];
-        for i in 0..xs.len() {
-            out[i] = sigmoid_scalar(xs[i]);
-        }
-        Ok(shaped(x.shape(), out))
-    }
-
-    fn sigmoid_derivative(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        let xs = flat(&x);
-        let mut out = vec![0.0f32; xs.len()];
-        for i in 0..xs.len() {
-            let s = sigmoid_scalar(xs[i]);
-            out[i] = s * (1.0 - s);
-        }
+        op.map_naive(&xs, &mut out);
         Ok(shaped(x.shape(), out))
     }
 

@@ -7,12 +7,13 @@ use ndarray::{ArrayD, ArrayViewD, Axis, Ix1, Ix2, Ix3, IxDyn};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::gpu::GpuArray;
+use crate::unary::{Unary, for_each_unary};
 
 /// Every op of the exercise, named as in the library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
-    Sigmoid,
-    SigmoidDerivative,
+    /// sigmoid, sigmoid_derivative and the other activations: see [`Unary`].
+    Unary(Unary),
     Image2vector,
     NormalizeRows,
     Softmax,
@@ -25,26 +26,32 @@ pub enum Op {
     L2,
 }
 
-impl Op {
-    pub const ALL: &'static [Op] = &[
-        Op::Sigmoid,
-        Op::SigmoidDerivative,
-        Op::Image2vector,
-        Op::NormalizeRows,
-        Op::Softmax,
-        Op::Multiply,
-        Op::Dot,
-        Op::Outer,
-        Op::Matvec,
-        Op::Matmul,
-        Op::L1,
-        Op::L2,
-    ];
+/// `Op::ALL`: the unary ops in their list's order, then the others.
+macro_rules! all_ops {
+    ($($(#[$doc:meta])* $variant:ident $method:ident $into:ident $def:path;)*) => {
+        impl Op {
+            pub const ALL: &'static [Op] = &[
+                $(Op::Unary(Unary::$variant),)*
+                Op::Image2vector,
+                Op::NormalizeRows,
+                Op::Softmax,
+                Op::Multiply,
+                Op::Dot,
+                Op::Outer,
+                Op::Matvec,
+                Op::Matmul,
+                Op::L1,
+                Op::L2,
+            ];
+        }
+    };
+}
+for_each_unary!(all_ops);
 
+impl Op {
     pub fn name(self) -> &'static str {
         match self {
-            Op::Sigmoid => "sigmoid",
-            Op::SigmoidDerivative => "sigmoid_derivative",
+            Op::Unary(u) => u.name(),
             Op::Image2vector => "image2vector",
             Op::NormalizeRows => "normalize_rows",
             Op::Softmax => "softmax",
@@ -65,11 +72,7 @@ impl Op {
     /// How many input arrays the op takes.
     pub fn arity(self) -> usize {
         match self {
-            Op::Sigmoid
-            | Op::SigmoidDerivative
-            | Op::Image2vector
-            | Op::NormalizeRows
-            | Op::Softmax => 1,
+            Op::Unary(_) | Op::Image2vector | Op::NormalizeRows | Op::Softmax => 1,
             _ => 2,
         }
     }
@@ -104,8 +107,7 @@ impl Op {
         let ax = Axis(axis.unwrap_or(1));
         let x = inputs[0].view();
         Ok(match self {
-            Op::Sigmoid => b.sigmoid(x)?,
-            Op::SigmoidDerivative => b.sigmoid_derivative(x)?,
+            Op::Unary(u) => b.unary(u, x)?,
             Op::Image2vector => b.image2vector(rank::<Ix3>(self, x)?)?.into_dyn(),
             Op::NormalizeRows => b.normalize_rows_axis(rank::<Ix2>(self, x)?, ax)?.into_dyn(),
             Op::Softmax => b.softmax_axis(rank::<Ix2>(self, x)?, ax)?.into_dyn(),
@@ -131,8 +133,7 @@ impl Op {
         self.check(&shapes, axis)?;
         let (x, ax) = (inputs[0], axis.unwrap_or(1));
         match self {
-            Op::Sigmoid => x.sigmoid(),
-            Op::SigmoidDerivative => x.sigmoid_derivative(),
+            Op::Unary(u) => x.unary(u),
             Op::Image2vector => x.image2vector(),
             Op::NormalizeRows => x.normalize_rows_axis(ax),
             Op::Softmax => x.softmax_axis(ax),
@@ -236,7 +237,12 @@ mod tests {
         assert_eq!(Op::Matmul.min_bytes(&[a, b]).unwrap(), 4 * (6 + 12 + 8));
         assert_eq!(Op::Matvec.output_elems(&[a, &[3]]).unwrap(), 2);
         assert_eq!(Op::Outer.flops(&[&[5], &[7]]).unwrap(), 35);
-        assert_eq!(Op::Sigmoid.min_bytes(&[&[10]]).unwrap(), 80);
+        assert_eq!(
+            Op::Unary(crate::Unary::Sigmoid)
+                .min_bytes(&[&[10]])
+                .unwrap(),
+            80
+        );
     }
 
     #[test]

@@ -58,7 +58,7 @@ fn shapes_for(op: Op) -> Vec<Vec<usize>> {
     match op {
         Op::Image2vector => vec![vec![3, 4, 2]],
         Op::NormalizeRows | Op::Softmax => vec![vec![5, 7]],
-        Op::Sigmoid | Op::SigmoidDerivative => vec![vec![4, 6]],
+        Op::Unary(_) => vec![vec![4, 6]],
         Op::Multiply => vec![vec![4, 6], vec![4, 6]],
         Op::Dot | Op::L1 | Op::L2 => vec![vec![9], vec![9]],
         Op::Outer => vec![vec![4], vec![5]],

@@ -1,97 +1,77 @@
-//! sigmoid, sigmoid_derivative, multiply, image2vector (and basic_sigmoid) on every
-//! backend: the exercise's numbers, a float64 oracle on random and awkward shapes,
-//! edges, and bad input.
+//! The unary ops (sigmoid, sigmoid_derivative and every other op of
+//! `Unary::ALL`), multiply, image2vector (and basic_sigmoid) on every backend: the
+//! exercise's numbers, a float64 oracle on random and awkward shapes, each op's
+//! edges, and bad input. The unary tests loop over `Unary::ALL`; a new op needs
+//! only its tolerance in `unary_tol` (a missing one does not compile).
 
 mod common;
 
 use common::{
     BackendCase, GpuCase, Outcome, Tol, check_close, check_expected, fail, same_bits, values,
 };
-use gpu_basics::{Backend, Error, Gpu};
+use gpu_basics::{Backend, Error, Gpu, Unary};
 use ndarray::{Array3, ArrayD, ArrayViewD, IxDyn, s};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 const EPS: f64 = f32::EPSILON as f64; // 2^-23: one ulp relative, at worst
 
-/// Tolerance for sigmoid and sigmoid_derivative on `backend`.
+/// Error in ulp of the exp that `backend` uses, for an argument of magnitude
+/// `t`: WGSL's `exp` is accurate to 3 + 2|t| ulp (WGSL spec, "Floating point
+/// accuracy"); the CPU backend's own vectorized exp (src/cpu/simd.rs) is within
+/// 1.01 ulp, measured over every f32 in [-104, 0] (`exp_error_exhaustive`);
+/// Rust's f32 `exp` (naive) within 1 ulp.
+fn exp_ulp(backend: &str, t: f64) -> f64 {
+    match backend {
+        "gpu" => 3.0 + 2.0 * t,
+        "cpu" => 1.01,
+        _ => 1.0,
+    }
+}
+
+/// Tolerance for each unary op on `backend`: |got - want| <= atol + rtol(|x|) |want|.
+/// Relative errors of the steps add; WGSL's `+`, `-` and `*` are correctly
+/// rounded (0.5 ulp) and its `/` is within 2.5 ulp (the CPU's: 0.5).
 ///
-/// - gpu: WGSL's `exp` is accurate to 3 + 2|x| ulp (WGSL spec, "Floating point
-///   accuracy"); the add is correctly rounded (0.5 ulp) and `/` is within 2.5 ulp;
-///   the derivative's d*d adds 1.5 ulp. Relative errors add: (8 + 2|x|) ulp.
-/// - naive: Rust's f32 `exp` is within 1 ulp; with the add, the square and the
-///   division the total stays within 4 ulp (derivative: 1 + 2 * (0.5 + 0.5) + 0.5
-///   + 0.5 for e, 1 + e, the square and the division).
-/// - cpu: its own vectorized exp (src/cpu/simd.rs) is within 1.01 ulp, measured
-///   over every f32 in [-104, 0] (`exp_error_exhaustive`); the same sum gives
-///   1.01 + 2 * (0.5 + 0.51) + 0.5 + 0.5 = 4.03 ulp, so 4.5 is allowed.
-/// - naive's derivative computes s * (1 - s) as the exercise does: once s is close to
-///   1, 1 - s keeps only the absolute error of s (about 1 ulp of 1.0), so the bound
-///   there is absolute, 2 ulp of 1.0.
+/// - sigmoid, sigmoid_derivative: e = exp(-|x|) (E ulp), 1 + e (0.5 + 0.5E), the
+///   division; the derivative's d*d adds 1.5 ulp. gpu: 5 + E = (8 + 2|x|) ulp; naive:
+///   1 + 2 * (0.5 + 0.5) + 0.5 + 0.5 = 4 ulp; cpu: the same sum with 1.01 gives
+///   4.03 ulp, so 4.5 is allowed. naive's derivative computes s * (1 - s) as
+///   the exercise does: once s is close to 1, 1 - s keeps only the absolute
+///   error of s (about 1 ulp of 1.0), so the bound there is absolute, 2 ulp of 1.0.
 /// - everywhere: results below the smallest normal f32 (2^-126) have fewer
 ///   significant bits, and WGSL may flush them to zero, so 2^-126 is allowed
 ///   absolutely.
-fn sigmoid_tol(backend: &str, derivative: bool) -> Tol {
+fn unary_tol(op: Unary, backend: &'static str) -> Tol {
     let tiny = f64::from(f32::MIN_POSITIVE);
-    match (backend, derivative) {
-        ("gpu", _) => Tol {
-            atol: tiny,
-            rtol: Box::new(|ax| (8.0 + 2.0 * ax) * EPS),
-        },
-        ("naive", true) => Tol {
-            atol: tiny + 2.0 * EPS,
-            rtol: Box::new(|_| 4.0 * EPS),
-        },
-        ("cpu", _) => Tol {
-            atol: tiny,
-            rtol: Box::new(|_| 4.5 * EPS),
-        },
-        _ => Tol {
-            atol: tiny,
-            rtol: Box::new(|_| 4.0 * EPS),
-        },
+    let (atol, rtol): (f64, Box<dyn Fn(f64) -> f64 + Sync>) = match (op, backend) {
+        (Unary::Sigmoid | Unary::SigmoidDerivative, "gpu") => {
+            (tiny, Box::new(|ax| (5.0 + exp_ulp("gpu", ax)) * EPS))
+        }
+        (Unary::SigmoidDerivative, "naive") => (tiny + 2.0 * EPS, Box::new(|_| 4.0 * EPS)),
+        (Unary::Sigmoid | Unary::SigmoidDerivative, "cpu") => (tiny, Box::new(|_| 4.5 * EPS)),
+        (Unary::Sigmoid | Unary::SigmoidDerivative, _) => (tiny, Box::new(|_| 4.0 * EPS)),
+    };
+    Tol { atol, rtol }
+}
+
+fn oracle(x: &ArrayViewD<'_, f32>, op: Unary) -> ArrayD<f64> {
+    x.mapv(|v| op.reference(f64::from(v)))
+}
+
+/// Every unary op on `x` against its float64 reference.
+fn check_unary(b: &dyn Backend, x: ArrayViewD<'_, f32>) -> Outcome {
+    for &op in Unary::ALL {
+        let got = b.unary(op, x.view())?;
+        check_close(
+            op.name(),
+            &x,
+            &got,
+            &oracle(&x, op),
+            &unary_tol(op, b.name()),
+        )?;
     }
-}
-
-fn sigmoid64(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        x.exp() / (1.0 + x.exp())
-    }
-}
-
-fn sigmoid_derivative64(x: f64) -> f64 {
-    let s = sigmoid64(x);
-    let e = (-x.abs()).exp();
-    if x.is_nan() {
-        s
-    } else {
-        e / ((1.0 + e) * (1.0 + e))
-    }
-}
-
-fn oracle(x: &ArrayViewD<'_, f32>, f: fn(f64) -> f64) -> ArrayD<f64> {
-    x.mapv(|v| f(f64::from(v)))
-}
-
-fn check_sigmoids(b: &dyn Backend, x: ArrayViewD<'_, f32>) -> Outcome {
-    let got = b.sigmoid(x.view())?;
-    check_close(
-        "sigmoid",
-        &x,
-        &got,
-        &oracle(&x, sigmoid64),
-        &sigmoid_tol(b.name(), false),
-    )?;
-    let got = b.sigmoid_derivative(x.view())?;
-    check_close(
-        "sigmoid_derivative",
-        &x,
-        &got,
-        &oracle(&x, sigmoid_derivative64),
-        &sigmoid_tol(b.name(), true),
-    )
+    Ok(())
 }
 
 /// Products of two f32 are exact in f64, so rounding that to f32 is the correctly
@@ -199,12 +179,12 @@ fn shapes() -> impl Strategy<Value = Vec<usize>> {
     prop::collection::vec(0usize..=9, 0..=4)
 }
 
-fn sigmoid_random_shapes(b: &dyn Backend) -> Outcome {
+fn unary_random_shapes(b: &dyn Backend) -> Outcome {
     prop_result(runner(48).run(
         &(shapes(), any::<u64>(), 1.0f32..100.0),
         |(shape, seed, range)| {
             let x = arr(&shape, seed, -range, range);
-            check_sigmoids(b, x.view())
+            check_unary(b, x.view())
                 .map_err(|e| TestCaseError::fail(e.message().unwrap_or_default().to_string()))
         },
     ))
@@ -224,12 +204,12 @@ fn multiply_random_shapes(b: &dyn Backend) -> Outcome {
 /// Lengths around the GPU's boundaries: a vec4 (4), a workgroup of 64 vec4s (256
 /// elements), many workgroups, and past 65,535 workgroups of one dimension
 /// (65,535 * 256 = 16,776,960 elements), where the dispatch folds into 2-D.
-fn awkward_lengths(b: &dyn Backend) -> Outcome {
+fn elementwise_awkward_lengths(b: &dyn Backend) -> Outcome {
     for n in [
         1, 2, 3, 4, 5, 63, 64, 65, 255, 256, 257, 1023, 1024, 1025, 65_537, 16_776_961,
     ] {
         let x = arr(&[n], n as u64, -40.0, 40.0);
-        check_sigmoids(b, x.view())
+        check_unary(b, x.view())
             .map_err(|e| fail(format!("n = {n}: {}", e.message().unwrap_or_default())))?;
         let y = arr(&[n], n as u64 + 7, -2.0, 2.0);
         check_multiply(b, x.view(), y.view())
@@ -240,10 +220,10 @@ fn awkward_lengths(b: &dyn Backend) -> Outcome {
 
 /// 33,554,432 f32 fill one 128 MiB binding (lavapipe's limit); one more element
 /// and the GPU must split the array over two bindings.
-fn larger_than_one_binding(b: &dyn Backend) -> Outcome {
+fn elementwise_larger_than_one_binding(b: &dyn Backend) -> Outcome {
     let n = 33_554_432 + 1_001;
     let x = arr(&[n], 99, -20.0, 20.0);
-    check_sigmoids(b, x.view())?;
+    check_unary(b, x.view())?;
     let y = arr(&[n], 98, -3.0, 3.0);
     check_multiply(b, x.view(), y.view())
 }
@@ -251,8 +231,8 @@ fn larger_than_one_binding(b: &dyn Backend) -> Outcome {
 /// Transposed, stepped and permuted views: every backend must read them in logical order.
 fn non_contiguous_inputs(b: &dyn Backend) -> Outcome {
     let m = arr(&[37, 65], 5, -10.0, 10.0);
-    check_sigmoids(b, m.t().into_dyn())?;
-    check_sigmoids(b, m.slice(s![..;3, 1..;2]).into_dyn())?;
+    check_unary(b, m.t().into_dyn())?;
+    check_unary(b, m.slice(s![..;3, 1..;2]).into_dyn())?;
     let n = arr(&[65, 37], 6, -10.0, 10.0);
     check_multiply(b, m.t().into_dyn(), n.view())?;
     let img = Array3::from_shape_vec((2, 3, 4), (0..24).map(|v| v as f32).collect()).unwrap();
@@ -264,55 +244,80 @@ fn non_contiguous_inputs(b: &dyn Backend) -> Outcome {
 
 // ---- edges ----
 
-fn sigmoid_edges(b: &dyn Backend) -> Outcome {
-    let x = ndarray::array![
-        -1000.0f32,
-        1000.0,
-        f32::NAN,
-        f32::INFINITY,
-        f32::NEG_INFINITY,
-        0.0,
-        -0.0
-    ]
-    .into_dyn();
-    let s = b.sigmoid(x.view())?;
-    let d = b.sigmoid_derivative(x.view())?;
-    let want_s = [0.0, 1.0, f32::NAN, 1.0, 0.0, 0.5, 0.5];
-    let want_d = [0.0, 0.0, f32::NAN, 0.0, 0.0, 0.25, 0.25];
-    if s.shape() != x.shape() || d.shape() != x.shape() {
-        return Err(fail(format!(
-            "shapes {:?} and {:?} for {:?}",
-            s.shape(),
-            d.shape(),
-            x.shape()
-        )));
-    }
-    for (i, ((&gs, &gd), (&ws, &wd))) in s
-        .iter()
-        .zip(d.iter())
-        .zip(want_s.iter().zip(&want_d))
-        .enumerate()
-    {
-        let same = |g: f32, w: f32| g == w || (g.is_nan() && w.is_nan());
-        if !same(gs, ws) || !same(gd, wd) {
+/// Each op's edges (`Unary::edges`: infinities, signed zeros, NaN), bit for bit
+/// (any NaN for NaN), at every place of a vector longer than the backends'
+/// vector widths, so vector bodies and tails both see each one.
+fn unary_edges(b: &dyn Backend) -> Outcome {
+    for &op in Unary::ALL {
+        let edges = op.edges();
+        let n = 67 * edges.len();
+        let x = ArrayD::from_shape_fn(IxDyn(&[n]), |i| edges[i[0] % edges.len()].0);
+        let got = b.unary(op, x.view())?;
+        if got.shape() != x.shape() {
             return Err(fail(format!(
-                "x = {}: sigmoid {gs} (want {ws}), derivative {gd} (want {wd})",
-                x[[i]]
+                "{op}: shape {:?} for {:?}",
+                got.shape(),
+                x.shape()
             )));
+        }
+        for (i, &g) in got.iter().enumerate() {
+            let (x, w) = edges[i % edges.len()];
+            if !(g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan())) {
+                return Err(fail(format!("{op}({x:e}) at [{i}]: {g:e}, want {w:e}")));
+            }
         }
     }
     Ok(())
 }
 
-/// The bounds of `sigmoid_tol` over the whole range where the results change:
-/// every 1/128 from -110 to 110 (past +-104 both are 0 or 1 in f32, and sigmoid
-/// falls below 2^-126 at -87.3, where a GPU may flush), with the integers and
-/// the half-integers among them, plus +-inf.
-fn sigmoid_whole_range(b: &dyn Backend) -> Outcome {
+/// The bounds of `unary_tol` over the whole range where the results change:
+/// every 1/128 from -110 to 110 (past +-104 sigmoid is 0 or 1 in f32 and tanh
+/// is +-1 past 9.01; sigmoid falls below 2^-126 at -87.3 and tanh_derivative
+/// at |x| = 44, where a GPU may flush), with the integers and the
+/// half-integers among them, plus +-inf.
+fn unary_whole_range(b: &dyn Backend) -> Outcome {
     let mut v: Vec<f32> = (-110 * 128..=110 * 128).map(|i| i as f32 / 128.0).collect();
     v.extend([f32::INFINITY, f32::NEG_INFINITY]);
     let n = v.len();
-    check_sigmoids(b, ArrayD::from_shape_vec(IxDyn(&[n]), v).unwrap().view())
+    check_unary(b, ArrayD::from_shape_vec(IxDyn(&[n]), v).unwrap().view())
+}
+
+/// Tiny and subnormal inputs (where tanh's series and relu pass x through):
+/// within each op's bound of the reference on the CPU backends; on the GPU of
+/// the reference at x or at x read as +-0 (WGSL may flush subnormals), or a
+/// subnormal result flushed to +-0. Named for the difference it allows.
+fn unary_subnormals_gpu_may_flush(b: &dyn Backend) -> Outcome {
+    let x: Vec<f32> = [1e-40f32, -1e-40, 1e-45, -3e-39, 1e-30, -1e-37, 1.2e-38]
+        .into_iter()
+        .cycle()
+        .take(1003)
+        .collect();
+    let x = ArrayD::from_shape_vec(IxDyn(&[x.len()]), x).unwrap();
+    let flushed = x.mapv(common::ftz);
+    for &op in Unary::ALL {
+        let got = b.unary(op, x.view())?;
+        let tol = unary_tol(op, b.name());
+        let exact = check_close(op.name(), &x.view(), &got, &oracle(&x.view(), op), &tol);
+        if b.name() != "gpu" || exact.is_ok() {
+            exact?;
+            continue;
+        }
+        // Element by element: IEEE's value, the value at the flushed input, or
+        // a flushed result.
+        for (i, &g) in got.iter().enumerate() {
+            let one = |v: f32| ArrayD::from_elem(IxDyn(&[1]), v);
+            let at = |input: f32| {
+                let want = ArrayD::from_elem(IxDyn(&[1]), op.reference(f64::from(input)));
+                check_close(op.name(), &one(x[i]).view(), &one(g), &want, &tol).is_ok()
+            };
+            let tiny = f64::from(f32::MIN_POSITIVE);
+            let flushed_result = g == 0.0 && op.reference(f64::from(x[i])).abs() < tiny;
+            if !(at(x[i]) || at(flushed[i]) || flushed_result) {
+                return Err(fail(format!("{op}({:e}) = {g:e}", x[i])));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// NaN and inf are values: multiply gives IEEE's products (inf * 0 is NaN, the
@@ -362,7 +367,7 @@ fn empty_and_single(b: &dyn Backend) -> Outcome {
         vec![1, 1, 1],
     ] {
         let x = arr(&shape, 3, -5.0, 5.0);
-        check_sigmoids(b, x.view())?;
+        check_unary(b, x.view())?;
         check_multiply(b, x.view(), x.view())?;
         if b.sigmoid(x.view())?.shape() != shape.as_slice() {
             return Err(fail(format!("sigmoid changed shape {shape:?}")));
@@ -398,8 +403,8 @@ fn multiply_shape_mismatch(b: &dyn Backend) -> Outcome {
 
 // ---- the `_into` variants ----
 
-/// sigmoid_into, sigmoid_derivative_into and multiply_into give the allocating
-/// ops' results, into contiguous outputs (prefilled with garbage) and into
+/// Every unary op's `_into` (and the generated `sigmoid_into`) and
+/// multiply_into give the allocating ops' results, into contiguous outputs (prefilled with garbage) and into
 /// transposed ones, from contiguous and transposed inputs, at empty, scalar,
 /// odd and threaded sizes.
 fn into_variants(b: &dyn Backend) -> Outcome {
@@ -419,13 +424,11 @@ fn into_variants(b: &dyn Backend) -> Outcome {
         let mut out = ArrayD::from_elem(IxDyn(shape), f32::NAN);
         b.sigmoid_into(x.view(), out.view_mut())?;
         same_bits("sigmoid_into", out.view(), b.sigmoid(x.view())?.view())?;
-        out.fill(7.0);
-        b.sigmoid_derivative_into(x.view(), out.view_mut())?;
-        same_bits(
-            "sigmoid_derivative_into",
-            out.view(),
-            b.sigmoid_derivative(x.view())?.view(),
-        )?;
+        for &op in Unary::ALL {
+            out.fill(7.0);
+            b.unary_into(op, x.view(), out.view_mut())?;
+            same_bits(op.into_name(), out.view(), b.unary(op, x.view())?.view())?;
+        }
         out.fill(-1.0);
         b.multiply_into(x.view(), y.view(), out.view_mut())?;
         same_bits(
@@ -439,12 +442,12 @@ fn into_variants(b: &dyn Backend) -> Outcome {
     let y = arr(&[65, 37], 8, -3.0, 3.0);
     let mut backing = ndarray::Array2::<f32>::from_elem((65, 37), f32::NAN);
     let mut out = backing.view_mut().reversed_axes().into_dyn();
-    b.sigmoid_into(x.view(), out.view_mut())?;
-    same_bits(
-        "sigmoid_into (transposed out)",
-        out.view(),
-        b.sigmoid(x.view())?.view(),
-    )?;
+    for &op in Unary::ALL {
+        out.fill(f32::NAN);
+        b.unary_into(op, x.view(), out.view_mut())?;
+        let what = format!("{} (transposed out)", op.into_name());
+        same_bits(&what, out.view(), b.unary(op, x.view())?.view())?;
+    }
     b.multiply_into(x.view(), y.t().into_dyn(), out.view_mut())?;
     same_bits(
         "multiply_into (transposed out and input)",
@@ -471,11 +474,13 @@ fn into_bad_out(b: &dyn Backend) -> Outcome {
             other => Err(fail(format!("{op}: expected a shape error, got {other:?}"))),
         }
     };
-    expect(
-        b.sigmoid_into(x.view(), wrong.view_mut()),
-        "sigmoid_into",
-        &["(3, 2)", "(2, 3)"],
-    )?;
+    for &op in Unary::ALL {
+        expect(
+            b.unary_into(op, x.view(), wrong.view_mut()),
+            op.into_name(),
+            &["(3, 2)", "(2, 3)"],
+        )?;
+    }
     expect(
         b.sigmoid_derivative_into(x.view(), wrong.view_mut()),
         "sigmoid_derivative_into",
@@ -503,7 +508,7 @@ fn splitting_paths(_: &Gpu) -> Outcome {
         let x = arr(&[n], n as u64, -8.0, 8.0);
         let y = arr(&[n], n as u64 + 1, -8.0, 8.0);
         let what = |e: common::Failed| fail(format!("n = {n}: {}", e.message().unwrap_or("")));
-        check_sigmoids(&small, x.view()).map_err(what)?;
+        check_unary(&small, x.view()).map_err(what)?;
         check_multiply(&small, x.view(), y.view()).map_err(what)?;
     }
     Ok(())
@@ -514,13 +519,20 @@ const CASES: &[BackendCase] = &[
     ("sigmoid_exercise", sigmoid_exercise),
     ("multiply_exercise", multiply_exercise),
     ("image2vector_exercise", image2vector_exercise),
-    ("sigmoid_random_shapes", sigmoid_random_shapes),
+    ("unary_random_shapes", unary_random_shapes),
     ("multiply_random_shapes", multiply_random_shapes),
-    ("sigmoid_awkward_lengths", awkward_lengths),
-    ("sigmoid_larger_than_one_binding", larger_than_one_binding),
+    ("elementwise_awkward_lengths", elementwise_awkward_lengths),
+    (
+        "elementwise_larger_than_one_binding",
+        elementwise_larger_than_one_binding,
+    ),
     ("non_contiguous_inputs", non_contiguous_inputs),
-    ("sigmoid_edges", sigmoid_edges),
-    ("sigmoid_whole_range", sigmoid_whole_range),
+    ("unary_edges", unary_edges),
+    ("unary_whole_range", unary_whole_range),
+    (
+        "unary_subnormals_gpu_may_flush",
+        unary_subnormals_gpu_may_flush,
+    ),
     ("multiply_nan_and_inf", multiply_nan_and_inf),
     (
         "multiply_subnormals_gpu_may_flush",

@@ -324,7 +324,7 @@ fn reader_mutated_files() {
 fn shapes_for(op: Op) -> BoxedStrategy<Vec<Vec<usize>>> {
     let d = || 0usize..6;
     let fitting: BoxedStrategy<Vec<Vec<usize>>> = match op {
-        Op::Sigmoid | Op::SigmoidDerivative => any_shape().prop_map(|s| vec![s]).boxed(),
+        Op::Unary(_) => any_shape().prop_map(|s| vec![s]).boxed(),
         Op::Image2vector => (d(), d(), d())
             .prop_map(|(a, b, c)| vec![vec![a, b, c]])
             .boxed(),
@@ -346,7 +346,8 @@ fn shapes_for(op: Op) -> BoxedStrategy<Vec<Vec<usize>>> {
 /// The op in float64 on the inputs' values: the result, and each value's error
 /// bound. Bounds (f32 eps units), from the analyses in tests/elementwise.rs,
 /// tests/rows.rs and tests/products.rs at these sizes (n <= 5, |x| <= 8):
-/// sigmoid: GPU exp within (8 + 2|x|) ulp, so 32 relative; softmax: exp of
+/// the unary ops: at most (4 + 2 (3 + 4|x|)) ulp (tanh_derivative's GPU
+/// bound) plus naive's derivatives' 2.5 eps absolutely, so 80 relative; softmax: exp of
 /// |t| <= 16 within 43 ulp on the GPU plus a sum within 43, so 128 relative;
 /// normalize_rows: a sum of squares and a square root, 64 relative; sums of n
 /// products (dot, matvec, matmul, l1, l2): (n + 32) eps times the sum of the
@@ -366,17 +367,12 @@ fn oracle(op: Op, x: &[ArrayViewD<'_, f32>], axis: usize) -> Option<(ArrayD<f64>
             ArrayD::from_elem(IxDyn(&[]), b),
         )
     };
-    let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
     Some(match op {
-        Op::Sigmoid => {
-            let w = f(&x[0]).mapv(sig);
-            let b = rel(&w, 32.0);
-            (w, b)
-        }
-        Op::SigmoidDerivative => {
-            let w = f(&x[0]).mapv(|v| sig(v) * (1.0 - sig(v)));
-            // naive's 2 eps absolute (tests/elementwise.rs) on top.
-            let b = rel(&w, 32.0).mapv(|b| b + 2.0 * EPS);
+        Op::Unary(u) => {
+            let w = f(&x[0]).mapv(|v| u.reference(v));
+            // Within 74 ulp + 2.5 eps absolutely for every op and backend at
+            // these sizes (tanh_derivative on the GPU, naive's derivatives).
+            let b = rel(&w, 80.0).mapv(|b| b + 2.5 * EPS);
             (w, b)
         }
         Op::Image2vector => {

@@ -164,15 +164,15 @@ struct Report {
 
 fn family(op: Op) -> &'static str {
     match op {
-        Op::Sigmoid | Op::SigmoidDerivative | Op::Multiply | Op::Image2vector => "elementwise",
+        Op::Unary(_) | Op::Multiply | Op::Image2vector => "elementwise",
         Op::NormalizeRows | Op::Softmax => "rows",
         Op::Dot | Op::Outer | Op::Matvec | Op::Matmul => "products",
         Op::L1 | Op::L2 => "losses",
     }
 }
 
-/// The input shapes of each benchmarked case: 1-D sizes as numpy_baseline uses
-/// them; for the row ops, square, many short rows, and one long row; square
+/// The input shapes of each benchmarked case: 1-D sizes as
+/// benches/cpu_vs_peers.py uses them; for the row ops, square, many short rows, and one long row; square
 /// matrices for the products.
 fn cases_for(op: Op, quick: bool) -> Vec<Vec<Vec<usize>>> {
     let one = |sizes: &[usize]| sizes.iter().map(|&n| vec![vec![n]; op.arity()]).collect();
@@ -262,12 +262,11 @@ fn measure_into(
 ) -> Result<Option<f64>, String> {
     let err = |e: gpu_basics::Error| e.to_string();
     Ok(Some(match op {
-        Op::Sigmoid | Op::SigmoidDerivative | Op::Multiply => {
+        Op::Unary(_) | Op::Multiply => {
             let mut out = ArrayD::<f32>::zeros(v[0].raw_dim());
             measure(cfg, || {
                 match op {
-                    Op::Sigmoid => b.sigmoid_into(v[0].view(), out.view_mut()),
-                    Op::SigmoidDerivative => b.sigmoid_derivative_into(v[0].view(), out.view_mut()),
+                    Op::Unary(u) => b.unary_into(u, v[0].view(), out.view_mut()),
                     _ => b.multiply_into(v[0].view(), v[1].view(), out.view_mut()),
                 }
                 .map_err(err)

@@ -12,10 +12,13 @@ use gpu_basics::{Backend, Cpu, Gpu, Naive, Op};
 
 /// An op by name, for clap: an unknown name is refused with the list of names.
 pub fn parse_op(name: &str) -> Result<Op, String> {
-    Op::from_name(name).ok_or_else(|| {
-        let names: Vec<_> = Op::ALL.iter().map(|o| o.name()).collect();
-        format!("unknown op {name:?}; ops: {}", names.join(", "))
-    })
+    Op::from_name(name).ok_or_else(|| format!("unknown op {name:?}; {}", op_names()))
+}
+
+/// Every op's name, for `apply --help` and errors.
+pub fn op_names() -> String {
+    let names: Vec<_> = Op::ALL.iter().map(|o| o.name()).collect();
+    format!("ops: {}", names.join(", "))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

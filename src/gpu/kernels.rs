@@ -1,17 +1,45 @@
 //! The table of kernels: each is described once (source file, entry point,
-//! bindings), and its pipeline is built once per `Gpu`.
+//! bindings), and its pipeline is built once per `Gpu`. The unary ops' kernels
+//! are generated, one module per op, from shaders/unary.wgsl and the op's
+//! definition (src/unary/); the others are listed in `KERNELS`.
 //!
 //! Binding convention, the same in every shader: read-only storage inputs first
 //! (bindings 0..reads), then read-write outputs, then the uniform parameter block
 //! if the kernel has one. Arguments are passed to `Runtime::dispatch` in that order.
 
-use crate::error::{Error, Result};
+use std::borrow::Cow;
 
-/// Every kernel the crate can dispatch. The discriminant indexes the pipeline table.
+use crate::error::{Error, Result};
+use crate::unary::Unary;
+
+/// Every kernel the crate can dispatch: a unary op's generated one, or one of
+/// the table `KERNELS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kernel {
+    Unary(Unary),
+    Fixed(KernelId),
+}
+
+impl From<KernelId> for Kernel {
+    fn from(k: KernelId) -> Kernel {
+        Kernel::Fixed(k)
+    }
+}
+
+impl Kernel {
+    /// Its place in `descs()` and in the pipeline table: the unary ops in their
+    /// list's order, then `KERNELS`.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Kernel::Unary(u) => u as usize,
+            Kernel::Fixed(k) => Unary::ALL.len() + k as usize,
+        }
+    }
+}
+
+/// The kernels of `KERNELS`. The discriminant indexes that table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum KernelId {
-    Sigmoid,
-    SigmoidDerivative,
     Multiply,
     SoftmaxShort,
     SoftmaxFused,
@@ -34,11 +62,16 @@ pub(crate) enum KernelId {
     MatmulUnaligned,
 }
 
+#[derive(Clone)]
 pub(crate) struct KernelDesc {
-    pub id: KernelId,
-    /// The file under shaders/, for labels and error messages.
-    pub file: &'static str,
-    pub source: &'static str,
+    /// For `KERNELS`, its id; unary kernels use `Kernel::Unary`'s.
+    pub id: Option<KernelId>,
+    /// The module's name: its file under shaders/ (for a unary op's, the
+    /// template's and the op's name), for labels and error messages; pipelines
+    /// of one module share its compiled shader.
+    pub module: Cow<'static, str>,
+    /// The WGSL text before `expand`.
+    pub source: Cow<'static, str>,
     pub entry: &'static str,
     pub reads: u32,
     pub writes: u32,
@@ -48,7 +81,6 @@ pub(crate) struct KernelDesc {
     pub constants: &'static [(&'static str, f64)],
 }
 
-const SIGMOID_WGSL: &str = include_str!("../../shaders/sigmoid.wgsl");
 const MULTIPLY_WGSL: &str = include_str!("../../shaders/multiply.wgsl");
 const ROWS_WGSL: &str = include_str!("../../shaders/rows.wgsl");
 const TRANSPOSE_WGSL: &str = include_str!("../../shaders/transpose.wgsl");
@@ -67,9 +99,9 @@ const fn rows(
     op: &'static [(&'static str, f64)],
 ) -> KernelDesc {
     KernelDesc {
-        id,
-        file: "rows.wgsl",
-        source: ROWS_WGSL,
+        id: Some(id),
+        module: Cow::Borrowed("rows.wgsl"),
+        source: Cow::Borrowed(ROWS_WGSL),
         entry,
         reads,
         writes,
@@ -91,44 +123,36 @@ const fn product(
     entry: &'static str,
     uniform_bytes: u64,
 ) -> KernelDesc {
+    product_with(id, file, source, entry, uniform_bytes, &[])
+}
+
+/// `product` with override constants.
+const fn product_with(
+    id: KernelId,
+    file: &'static str,
+    source: &'static str,
+    entry: &'static str,
+    uniform_bytes: u64,
+    constants: &'static [(&'static str, f64)],
+) -> KernelDesc {
     KernelDesc {
-        id,
-        file,
-        source,
+        id: Some(id),
+        module: Cow::Borrowed(file),
+        source: Cow::Borrowed(source),
         entry,
         reads: 2,
         writes: 1,
         uniform_bytes,
-        constants: &[],
+        constants,
     }
 }
 
 /// In `KernelId` order.
 pub(crate) const KERNELS: &[KernelDesc] = &[
     KernelDesc {
-        id: KernelId::Sigmoid,
-        file: "sigmoid.wgsl",
-        source: SIGMOID_WGSL,
-        entry: "sigmoid",
-        reads: 1,
-        writes: 1,
-        uniform_bytes: 0,
-        constants: &[],
-    },
-    KernelDesc {
-        id: KernelId::SigmoidDerivative,
-        file: "sigmoid.wgsl",
-        source: SIGMOID_WGSL,
-        entry: "sigmoid_derivative",
-        reads: 1,
-        writes: 1,
-        uniform_bytes: 0,
-        constants: &[],
-    },
-    KernelDesc {
-        id: KernelId::Multiply,
-        file: "multiply.wgsl",
-        source: MULTIPLY_WGSL,
+        id: Some(KernelId::Multiply),
+        module: Cow::Borrowed("multiply.wgsl"),
+        source: Cow::Borrowed(MULTIPLY_WGSL),
         entry: "multiply",
         reads: 2,
         writes: 1,
@@ -152,27 +176,39 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     rows(KernelId::NormalizeMerge, "rows_merge", 1, 1, NORMALIZE),
     rows(KernelId::NormalizeApply, "rows_apply", 2, 1, NORMALIZE),
     KernelDesc {
-        id: KernelId::Transpose,
-        file: "transpose.wgsl",
-        source: TRANSPOSE_WGSL,
+        id: Some(KernelId::Transpose),
+        module: Cow::Borrowed("transpose.wgsl"),
+        source: Cow::Borrowed(TRANSPOSE_WGSL),
         entry: "transpose",
         reads: 1,
         writes: 1,
         uniform_bytes: 16,
         constants: &[],
     },
-    KernelDesc {
-        constants: &[("KIND", 0.0)],
-        ..product(KernelId::Dot, "reduce.wgsl", REDUCE_WGSL, "pair_sums", 16)
-    },
-    KernelDesc {
-        constants: &[("KIND", 1.0)],
-        ..product(KernelId::L1, "reduce.wgsl", REDUCE_WGSL, "pair_sums", 16)
-    },
-    KernelDesc {
-        constants: &[("KIND", 2.0)],
-        ..product(KernelId::L2, "reduce.wgsl", REDUCE_WGSL, "pair_sums", 16)
-    },
+    product_with(
+        KernelId::Dot,
+        "reduce.wgsl",
+        REDUCE_WGSL,
+        "pair_sums",
+        16,
+        &[("KIND", 0.0)],
+    ),
+    product_with(
+        KernelId::L1,
+        "reduce.wgsl",
+        REDUCE_WGSL,
+        "pair_sums",
+        16,
+        &[("KIND", 1.0)],
+    ),
+    product_with(
+        KernelId::L2,
+        "reduce.wgsl",
+        REDUCE_WGSL,
+        "pair_sums",
+        16,
+        &[("KIND", 2.0)],
+    ),
     product(
         KernelId::ReducePartials,
         "reduce.wgsl",
@@ -197,7 +233,7 @@ const _: () = {
     let mut i = 0;
     while i < KERNELS.len() {
         assert!(
-            KERNELS[i].id as usize == i,
+            matches!(KERNELS[i].id, Some(id) if id as usize == i),
             "KERNELS must be in KernelId order"
         );
         i += 1;
@@ -205,6 +241,35 @@ const _: () = {
     // ...and every id has an entry (MatmulUnaligned is the last variant).
     assert!(KERNELS.len() == KernelId::MatmulUnaligned as usize + 1);
 };
+
+const UNARY_WGSL: &str = include_str!("../../shaders/unary.wgsl");
+const ELEMENTWISE_WGSL: &str = include_str!("../../shaders/shared/elementwise.wgsl");
+
+/// A unary op's module: the template calling the op's function, the shared
+/// helpers, and the function from the op's definition.
+fn unary_source(op: Unary) -> String {
+    format!(
+        "{}\n{ELEMENTWISE_WGSL}\n// {}, from src/unary/\n{}",
+        UNARY_WGSL.replace("OP_FN", &format!("op_{}", op.name())),
+        op.name(),
+        op.wgsl()
+    )
+}
+
+/// Every kernel, in `Kernel::index` order.
+pub(crate) fn descs() -> Vec<KernelDesc> {
+    let unary = Unary::ALL.iter().map(|&op| KernelDesc {
+        id: None,
+        module: Cow::Owned(format!("unary.wgsl ({op})")),
+        source: Cow::Owned(unary_source(op)),
+        entry: "unary",
+        reads: 1,
+        writes: 1,
+        uniform_bytes: 0,
+        constants: &[],
+    });
+    unary.chain(KERNELS.iter().cloned()).collect()
+}
 
 const REDUCE_WORKGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_workgroup.wgsl");
 const REDUCE_SUBGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_subgroup.wgsl");
@@ -267,19 +332,20 @@ pub struct KernelVariant {
 /// Every (module variant, entry point, constants) the crate can build.
 pub fn kernel_variants() -> Vec<KernelVariant> {
     let mut out = Vec::new();
+    let descs = descs();
     for subgroups in [false, true] {
-        for k in KERNELS {
+        for k in &descs {
             if subgroups && !k.source.contains("/*SUBGROUP_INIT*/") {
                 continue;
             }
             out.push(KernelVariant {
                 module: if subgroups {
-                    format!("{} (subgroups)", k.file)
+                    format!("{} (subgroups)", k.module)
                 } else {
-                    k.file.to_string()
+                    k.module.to_string()
                 },
                 subgroups,
-                source: expand(k.source, subgroups),
+                source: expand(&k.source, subgroups),
                 entry: k.entry,
                 constants: k.constants,
             });
@@ -290,18 +356,31 @@ pub fn kernel_variants() -> Vec<KernelVariant> {
 
 /// The .wgsl files under shaders/ that the kernel table uses.
 pub fn shader_files() -> Vec<&'static str> {
-    let mut files: Vec<&'static str> = KERNELS.iter().map(|k| k.file).collect();
+    let mut files: Vec<&'static str> = KERNELS
+        .iter()
+        .map(|k| match &k.module {
+            Cow::Borrowed(file) => *file,
+            Cow::Owned(_) => unreachable!("KERNELS name their files"),
+        })
+        .collect();
     files.dedup();
     files.extend([
+        "unary.wgsl",
+        "shared/elementwise.wgsl",
         "shared/reduce_workgroup.wgsl",
         "shared/reduce_subgroup.wgsl",
     ]);
     files
 }
 
+/// A built kernel, with what `Runtime::dispatch` checks its arguments against.
 pub(crate) struct Pipeline {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
+    pub entry: &'static str,
+    pub reads: u32,
+    pub writes: u32,
+    pub uniform_bytes: u64,
 }
 
 fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -330,22 +409,23 @@ fn uniform_entry(binding: u32, bytes: u64) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
-/// Builds every pipeline in `KERNELS`. Shader and pipeline errors are caught in an
-/// error scope and returned, so a driver that rejects a kernel gives an `Err`
-/// from `Gpu::new`, not a panic on first use.
+/// Builds every kernel's pipeline, in `Kernel::index` order. Shader and
+/// pipeline errors are caught in an error scope and returned, so a driver that
+/// rejects a kernel gives an `Err` from `Gpu::new`, not a panic on first use.
 pub(crate) fn build_all(device: &wgpu::Device, subgroups: bool) -> Result<Vec<Pipeline>> {
-    let mut modules: Vec<(&'static str, wgpu::ShaderModule)> = Vec::new();
-    let mut out = Vec::with_capacity(KERNELS.len());
-    for k in KERNELS {
+    let descs = descs();
+    let mut modules: Vec<(&str, wgpu::ShaderModule)> = Vec::new();
+    let mut out = Vec::with_capacity(descs.len());
+    for k in &descs {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = match modules.iter().find(|(f, _)| *f == k.file) {
+        let module = match modules.iter().find(|(f, _)| *f == k.module) {
             Some((_, m)) => m.clone(),
             None => {
                 let m = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(k.file),
-                    source: wgpu::ShaderSource::Wgsl(expand(k.source, subgroups).into()),
+                    label: Some(&k.module),
+                    source: wgpu::ShaderSource::Wgsl(expand(&k.source, subgroups).into()),
                 });
-                modules.push((k.file, m.clone()));
+                modules.push((&k.module, m.clone()));
                 m
             }
         };
@@ -377,10 +457,17 @@ pub(crate) fn build_all(device: &wgpu::Device, subgroups: bool) -> Result<Vec<Pi
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::gpu(
                 "Gpu::new",
-                format!("building kernel {} in shaders/{}: {e}", k.entry, k.file),
+                format!("building kernel {} in shaders/{}: {e}", k.entry, k.module),
             ));
         }
-        out.push(Pipeline { pipeline, layout });
+        out.push(Pipeline {
+            pipeline,
+            layout,
+            entry: k.entry,
+            reads: k.reads,
+            writes: k.writes,
+            uniform_bytes: k.uniform_bytes,
+        });
     }
     Ok(out)
 }

@@ -26,6 +26,7 @@ pub use pool::MemoryStats;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::unary::Unary;
 use runtime::Runtime;
 
 /// Knobs for `Gpu::with_options`. The defaults suit every use; the limits exist so
@@ -388,13 +389,8 @@ impl Backend for Gpu {
         scalar(op, self.input(op, &ndarray::arr0(x).view())?.sigmoid()?)
     }
 
-    fn sigmoid(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        result("sigmoid", self.input("sigmoid", &x)?.sigmoid()?)
-    }
-
-    fn sigmoid_derivative(&self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        let op = "sigmoid_derivative";
-        result(op, self.input(op, &x)?.sigmoid_derivative()?)
+    fn unary(&self, op: Unary, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        result(op.name(), self.input(op.name(), &x)?.unary(op)?)
     }
 
     fn multiply(&self, a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {

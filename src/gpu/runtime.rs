@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
-use super::kernels::{KERNELS, KernelId, Pipeline};
+use super::kernels::{Kernel, Pipeline};
 use super::pool::{Kind, Pool, PooledBuffer};
 use crate::error::{Error, Result};
 
@@ -124,12 +124,12 @@ impl Runtime {
     pub(crate) fn dispatch(
         &self,
         op: &'static str,
-        kernel: KernelId,
+        kernel: impl Into<Kernel>,
         bindings: &[Binding<'_>],
         params: Option<&[u8]>,
         groups: u64,
     ) -> Result<()> {
-        let desc = &KERNELS[kernel as usize];
+        let desc = &self.pipelines[kernel.into().index()];
         let given = params.map_or(0, |p| p.len() as u64);
         if bindings.len() as u32 != desc.reads + desc.writes || given != desc.uniform_bytes {
             // A bind group that does not match the layout would invalidate the whole
@@ -150,7 +150,6 @@ impl Runtime {
             return Ok(());
         }
         let (gx, gy) = self.grid(op, groups)?;
-        let pipe = &self.pipelines[kernel as usize];
         let uniform = match params {
             Some(bytes) => {
                 let buf = self.pool.get(op, Kind::Uniform, desc.uniform_bytes)?;
@@ -183,7 +182,7 @@ impl Runtime {
         }
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(desc.entry),
-            layout: &pipe.layout,
+            layout: &desc.layout,
             entries: &entries,
         });
 
@@ -204,7 +203,7 @@ impl Runtime {
             rec.pass = Some(pass);
         }
         let pass = rec.pass.as_mut().expect("pass opened above");
-        pass.set_pipeline(&pipe.pipeline);
+        pass.set_pipeline(&desc.pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(gx, gy, 1);
         rec.dispatches += 1;
