@@ -39,6 +39,19 @@ fn exp_ulp(backend: &str, t: f64) -> f64 {
 ///   4.03 ulp, so 4.5 is allowed. naive's derivative computes s * (1 - s) as
 ///   the exercise does: once s is close to 1, 1 - s keeps only the absolute
 ///   error of s (about 1 ulp of 1.0), so the bound there is absolute, 2 ulp of 1.0.
+/// - tanh: below |x| = 0.35 the series is within 1 ulp (its tail is 0.01 ulp,
+///   the terms after x add up to 4% of x, so their roundings count 0.13 ulp, and
+///   the final add 0.5). Above, with e = exp(-2|x|) (E ulp) and
+///   w = e / (1 - e) <= 0.99, 1 - e carries 0.5 + E w, 1 + e 0.5 + E w, then
+///   the division: gpu 3.5 + 2 E w, cpu 1.5 + 2 E w; 4 and 2 are allowed for the
+///   constant. naive: glibc documents tanhf within 2 ulp.
+/// - tanh_derivative: cpu 4e / (1 + e)^2: e (E), 1 + e squared (2 (0.5 + 0.5E)
+///   + 0.5), 4e exact, the division: 2E + 2. gpu (2 e1)^2 / (1 + e1^2)^2 with
+///   e1 = exp(-|x|) (E = 3 + 2|x|): the numerator 2E + 0.5, e1^2 the same,
+///   weighted by w = e / (1 + e) <= 1/2 in 1 + e1^2 (0.5 + (2E + 0.5) w),
+///   squared (1.5 + (4E + 1) w), the division 2.5: 4.5 + 2E + (4E + 1) w. naive computes
+///   1 - t^2: t within 2 ulp (< 2^-23 absolutely), t^2 within 2.3 EPS of 1.0
+///   absolutely, the subtraction 0.5 ulp: 2.5 EPS absolute + 1 ulp.
 /// - everywhere: results below the smallest normal f32 (2^-126) have fewer
 ///   significant bits, and WGSL may flush them to zero, so 2^-126 is allowed
 ///   absolutely.
@@ -51,6 +64,30 @@ fn unary_tol(op: Unary, backend: &'static str) -> Tol {
         (Unary::SigmoidDerivative, "naive") => (tiny + 2.0 * EPS, Box::new(|_| 4.0 * EPS)),
         (Unary::Sigmoid | Unary::SigmoidDerivative, "cpu") => (tiny, Box::new(|_| 4.5 * EPS)),
         (Unary::Sigmoid | Unary::SigmoidDerivative, _) => (tiny, Box::new(|_| 4.0 * EPS)),
+        (Unary::Tanh, "naive") => (tiny, Box::new(|_| 2.0 * EPS)),
+        (Unary::Tanh, _) => {
+            let constant = if backend == "gpu" { 4.0 } else { 2.0 };
+            (
+                tiny,
+                Box::new(move |ax| {
+                    let e = (-2.0 * ax).exp();
+                    let w = if ax < 0.35 { 0.0 } else { e / (1.0 - e) };
+                    (constant + 2.0 * exp_ulp(backend, 2.0 * ax) * w) * EPS
+                }),
+            )
+        }
+        (Unary::TanhDerivative, "naive") => (tiny + 2.5 * EPS, Box::new(|_| EPS)),
+        (Unary::TanhDerivative, "gpu") => (
+            tiny,
+            Box::new(|ax| {
+                let (big_e, e) = (exp_ulp("gpu", ax), (-2.0 * ax).exp());
+                (4.5 + 2.0 * big_e + (4.0 * big_e + 1.0) * e / (1.0 + e)) * EPS
+            }),
+        ),
+        (Unary::TanhDerivative, _) => (
+            tiny,
+            Box::new(move |ax| (2.0 + 2.0 * exp_ulp(backend, 2.0 * ax)) * EPS),
+        ),
     };
     Tol { atol, rtol }
 }

@@ -18,6 +18,7 @@
 use std::mem::MaybeUninit;
 
 mod sigmoid;
+mod tanh;
 
 /// One unary op's definition. The const items and functions are the op; the
 /// backends call them through [`Unary`].
@@ -70,6 +71,27 @@ macro_rules! for_each_unary {
             /// use e^-|x| / (1 + e^-|x|)^2, which has no cancellation.
             SigmoidDerivative sigmoid_derivative sigmoid_derivative_into
                 $crate::unary::sigmoid::SigmoidDerivative;
+            /// Elementwise hyperbolic tangent: tanh(+-inf) = +-1, tanh(-0) = -0,
+            /// NaN gives NaN.
+            ///
+            /// Error against the exact value: naive (libm's tanhf) 2 ulp; cpu and
+            /// gpu use an odd Taylor polynomial below |x| = 0.35 (within 1 ulp)
+            /// and (1 - e) / (1 + e) with e = e^-2|x| above, within
+            /// (2 + 2Ew) ulp on the cpu (E = 1.01, its exp's error in ulp) and
+            /// (4 + 2Ew) on the gpu (E = 3 + 4|x|, WGSL's bound for exp), where
+            /// w = e / (1 - e) <= 0.99 shrinks the exp's share as |x| grows.
+            Tanh tanh tanh_into $crate::unary::tanh::Tanh;
+            /// Elementwise 1 - tanh(x)^2; 0 at +-inf, 1 at 0, NaN gives NaN.
+            ///
+            /// naive computes 1 - t^2 as written (1 ulp plus 2.5 ulp of 1.0
+            /// absolutely: the subtraction cancels once t is near 1); cpu and gpu
+            /// compute 4e / (1 + e)^2 with e = e^-2|x|, without cancellation:
+            /// cpu within (2 + 2E) ulp (E = 1.01); gpu as (2 e1)^2 / (1 + e1^2)^2
+            /// with e1 = e^-|x| (no subnormal intermediate where the result is
+            /// normal) within (4.5 + 2E + (4E + 1) e / (1 + e)) ulp, E = 3 + 2|x|.
+            /// Results below 2^-126 (|x| > 44.4) may be off by 2^-126 absolutely.
+            TanhDerivative tanh_derivative tanh_derivative_into
+                $crate::unary::tanh::TanhDerivative;
         }
     };
 }
