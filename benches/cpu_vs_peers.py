@@ -35,6 +35,8 @@ only. Ops and the numpy each peer runs:
     sigmoid             1 / (1 + exp(-x))
     sigmoid_derivative  s = 1 / (1 + exp(-x)); s * (1 - s)
     multiply            x * y
+    relu                np.maximum(x, 0)
+    relu_derivative     np.heaviside(x, 0)           (1 for x > 0, else 0; NaN kept)
     softmax             e = exp(x - max(x, axis=1)); e / sum(e, axis=1)
     normalize_rows      x / norm(x, axis=1)
     dot                 np.dot(x, y)                 (BLAS sdot)
@@ -227,6 +229,22 @@ def peers(op, shape, rng, inputs=None):
             f = jax.jit(sd)
             jx = jnp.asarray(x)
             out["jax"] = lambda: f(jx).block_until_ready()
+    elif op == "relu":
+        out["numpy"] = lambda: np.maximum(x, 0)
+        if ne:
+            out["numexpr"] = lambda: ne.evaluate("where(x > 0, x, 0)", local_dict={"x": x})
+        if jax:
+            f = jax.jit(jax.nn.relu)
+            jx = jnp.asarray(x)
+            out["jax"] = lambda: f(jx).block_until_ready()
+    elif op == "relu_derivative":
+        out["numpy"] = lambda: np.heaviside(x, np.float32(0))
+        if ne:
+            out["numexpr"] = lambda: ne.evaluate("where(x > 0, x * 0 + 1, x * 0)", local_dict={"x": x})
+        if jax:
+            f = jax.jit(lambda a: (a > 0).astype(jnp.float32))
+            jx = jnp.asarray(x)
+            out["jax"] = lambda: f(jx).block_until_ready()
     elif op == "multiply":
         out["numpy"] = lambda: x * y
         if ne:
@@ -317,6 +335,12 @@ def peers_into(op, shape, rng, inputs=None):
     elif op == "multiply":
         out["numpy"] = lambda: np.multiply(x, y, out=z)
         expr = "x * y"
+    elif op == "relu":
+        out["numpy"] = lambda: np.maximum(x, 0, out=z)
+        expr = "where(x > 0, x, 0)"
+    elif op == "relu_derivative":
+        out["numpy"] = lambda: np.heaviside(x, np.float32(0), out=z)
+        expr = "where(x > 0, x * 0 + 1, x * 0)"
     elif op == "softmax" and len(shape) == 2:
         # Only the per-row max and sum (one float per row) are new arrays.
         def np_smx():

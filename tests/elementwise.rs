@@ -52,6 +52,7 @@ fn exp_ulp(backend: &str, t: f64) -> f64 {
 ///   squared (1.5 + (4E + 1) w), the division 2.5: 4.5 + 2E + (4E + 1) w. naive computes
 ///   1 - t^2: t within 2 ulp (< 2^-23 absolutely), t^2 within 2.3 EPS of 1.0
 ///   absolutely, the subtraction 0.5 ulp: 2.5 EPS absolute + 1 ulp.
+/// - relu, relu_derivative: exact.
 /// - everywhere: results below the smallest normal f32 (2^-126) have fewer
 ///   significant bits, and WGSL may flush them to zero, so 2^-126 is allowed
 ///   absolutely.
@@ -88,6 +89,7 @@ fn unary_tol(op: Unary, backend: &'static str) -> Tol {
             tiny,
             Box::new(move |ax| (2.0 + 2.0 * exp_ulp(backend, 2.0 * ax)) * EPS),
         ),
+        (Unary::Relu | Unary::ReluDerivative, _) => (0.0, Box::new(|_| 0.0)),
     };
     Tol { atol, rtol }
 }

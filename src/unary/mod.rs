@@ -17,6 +17,7 @@
 
 use std::mem::MaybeUninit;
 
+mod relu;
 mod sigmoid;
 mod tanh;
 
@@ -92,6 +93,15 @@ macro_rules! for_each_unary {
             /// Results below 2^-126 (|x| > 44.4) may be off by 2^-126 absolutely.
             TanhDerivative tanh_derivative tanh_derivative_into
                 $crate::unary::tanh::TanhDerivative;
+            /// Elementwise max(x, 0), exact: relu(-0) = +0, relu(-inf) = 0,
+            /// relu(+inf) = +inf, NaN gives NaN (as numpy's `np.maximum(x, 0)`,
+            /// which would keep -0's sign).
+            Relu relu relu_into $crate::unary::relu::Relu;
+            /// Elementwise 1 where x > 0, else 0 (at 0 and -0 too), exact; NaN
+            /// gives NaN (numpy's `(x > 0) * 1.0` would give 0: a NaN upstream is
+            /// kept visible instead).
+            ReluDerivative relu_derivative relu_derivative_into
+                $crate::unary::relu::ReluDerivative;
         }
     };
 }
