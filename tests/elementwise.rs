@@ -45,8 +45,8 @@ fn exp_ulp(backend: &str, t: f64) -> f64 {
 ///   w = e / (1 - e) <= 0.99, 1 - e carries 0.5 + E w, 1 + e 0.5 + E w, then
 ///   the division: gpu 3.5 + 2 E w, cpu 1.5 + 2 E w; 4 and 2 are allowed for the
 ///   constant. naive: glibc documents tanhf within 2 ulp.
-/// - tanh_derivative: cpu 4e / (1 + e)^2: e (E), 1 + e squared (2 (0.5 + 0.5E)
-///   + 0.5), 4e exact, the division: 2E + 2. gpu (2 e1)^2 / (1 + e1^2)^2 with
+/// - tanh_derivative: cpu 4e / (1 + e)^2: e (E), 1 + e squared
+///   (2 (0.5 + 0.5E) plus 0.5), 4e exact, the division: 2E + 2. gpu (2 e1)^2 / (1 + e1^2)^2 with
 ///   e1 = exp(-|x|) (E = 3 + 2|x|): the numerator 2E + 0.5, e1^2 the same,
 ///   weighted by w = e / (1 + e) <= 1/2 in 1 + e1^2 (0.5 + (2E + 0.5) w),
 ///   squared (1.5 + (4E + 1) w), the division 2.5: 4.5 + 2E + (4E + 1) w. naive computes
