@@ -3,9 +3,9 @@
 //! only, all of them through the splitting paths. The other product tests, one idea
 //! to a file: matmul's shapes in tests/matmul.rs; dot, l1 and l2's lengths in
 //! tests/reductions.rs; views, empty inputs, NaN and inf, subnormals, determinism
-//! and bad input in tests/product_edges.rs. Their inputs, oracle and checks, shared,
-//! are in tests/common/products.rs. GPU only, also: a parameter block per dispatch,
-//! threads sharing one `Gpu`, and a resident chain of products.
+//! and bad input in tests/product_edges.rs; resident chains, parameter blocks and
+//! threads in tests/gpu_runtime.rs. Their inputs, oracle and checks, shared, are in
+//! tests/common/products.rs.
 //!
 //! Two kinds of check:
 //! - exact: small-integer inputs keep every partial sum an integer below 2^24, so
@@ -21,12 +21,12 @@
 mod common;
 
 use common::products::{
-    Reduction, check_matmul, check_matrix, check_matvec, check_outer, check_reduction, int_matrix,
-    int_vector, matmul64, matrix, vector,
+    Reduction, check_matmul, check_matvec, check_outer, check_reduction, int_matrix, int_vector,
+    matrix, vector,
 };
 use common::{BackendCase, GpuCase, Outcome, check_expected, fail};
 use gpu_basics::{Backend, Error, Gpu};
-use ndarray::{Array1, Array2, s};
+use ndarray::Array2;
 
 // ---- the exercise's numbers ----
 
@@ -219,89 +219,6 @@ fn splitting_paths(_: &Gpu) -> Outcome {
     }
 }
 
-/// Every dispatch carries its own parameter block. Many products of different
-/// shapes are recorded resident (more than one 32-dispatch batch) before anything
-/// is read, so a block overwritten or shared between dispatches would show.
-fn parameters_per_dispatch(gpu: &Gpu) -> Outcome {
-    let mut pending = Vec::new();
-    for i in 0..24usize {
-        let (m, k, n) = (1 + i * 3, 1 + (i * 7) % 41, 2 + (i * 5) % 37);
-        let (a, c) = (int_matrix(m, k, i as u64), int_matrix(k, n, 100 + i as u64));
-        let x = int_vector(k, 200 + i as u64, -2, 2);
-        let ga = gpu.upload(&a)?;
-        let prod = ga.matmul(&gpu.upload(&c)?)?;
-        let mv = ga.matvec(&gpu.upload(&x)?)?;
-        let d = gpu.upload(&x)?.dot(&gpu.upload(&x)?)?;
-        pending.push((a, c, x, prod, mv, d));
-    }
-    for (a, c, x, prod, mv, d) in pending {
-        let (want, abs) = matmul64(a.view(), c.view());
-        let got = prod.to_array()?.into_dimensionality().unwrap();
-        check_matrix("resident matmul", got.view(), &want, &abs, 0.0, true)?;
-        let got: Array1<f32> = mv.to_array()?.into_dimensionality().unwrap();
-        let (want, abs) = matmul64(a.view(), x.view().insert_axis(ndarray::Axis(1)));
-        check_matrix(
-            "resident matvec",
-            got.view().insert_axis(ndarray::Axis(1)),
-            &want,
-            &abs,
-            0.0,
-            true,
-        )?;
-        let got = d.to_array()?;
-        let want = x.iter().map(|&v| f64::from(v * v)).sum::<f64>();
-        if got.shape() != [] as [usize; 0] || f64::from(got[[]]) != want {
-            return Err(fail(format!("resident dot: {got} want {want}")));
-        }
-    }
-    Ok(())
-}
-
-/// Four threads recording products of different shapes into one `Gpu` at once.
-fn threads_share_one_gpu(gpu: &Gpu) -> Outcome {
-    common::in_threads(4, |t| {
-        for i in 0..10u64 {
-            let (m, k, n) = (
-                (1 + t * 17 + i * 5) as usize,
-                (1 + t * 3 + i * 11) as usize,
-                (2 + t + i * 7) as usize,
-            );
-            let (a, c) = (int_matrix(m, k, t * 100 + i), int_matrix(k, n, t + i));
-            check_matmul(gpu, a.view(), c.view(), true)?;
-            let x = int_vector(k * 50, t + 7 * i, -3, 3);
-            check_reduction(gpu, Reduction::L2, x.view(), x.slice(s![..;-1]), true)?;
-        }
-        Ok(())
-    })
-}
-
-/// outer -> matvec -> dot without leaving the device; the scalar is a 0-d array.
-fn resident_chain(gpu: &Gpu) -> Outcome {
-    let (u, v, x) = (
-        int_vector(40, 1, -3, 3),
-        int_vector(30, 2, -3, 3),
-        int_vector(30, 3, -3, 3),
-    );
-    let m = gpu.upload(&u)?.outer(&gpu.upload(&v)?)?;
-    let y = m.matvec(&gpu.upload(&x)?)?;
-    let d = y.dot(&gpu.upload(&u)?)?;
-    if d.shape() != [] as [usize; 0] || y.shape() != [40] || m.shape() != [40, 30] {
-        return Err(fail(format!(
-            "shapes {:?} {:?} {:?}",
-            m.shape(),
-            y.shape(),
-            d.shape()
-        )));
-    }
-    let vx: f32 = v.dot(&x);
-    let want: f32 = u.iter().map(|&ui| ui * vx * ui).sum();
-    let got = d.to_array()?[[]];
-    if got != want {
-        return Err(fail(format!("chain: got {got}, want {want}")));
-    }
-    Ok(())
-}
-
 const CASES: &[BackendCase] = &[
     ("dot_exercise", dot_exercise),
     ("outer_exercise", outer_exercise),
@@ -313,12 +230,7 @@ const CASES: &[BackendCase] = &[
     ("outer_into", outer_into),
 ];
 
-const GPU_CASES: &[GpuCase] = &[
-    ("splitting_paths", splitting_paths),
-    ("parameters_per_dispatch", parameters_per_dispatch),
-    ("threads_share_one_gpu", threads_share_one_gpu),
-    ("resident_chain", resident_chain),
-];
+const GPU_CASES: &[GpuCase] = &[("splitting_paths", splitting_paths)];
 
 fn main() {
     common::run(CASES, GPU_CASES);

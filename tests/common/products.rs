@@ -1,9 +1,9 @@
 //! Inputs, float64 oracles and checks for the product tests (tests/products.rs,
-//! tests/matmul.rs, tests/reductions.rs and tests/product_edges.rs), written once.
-//! A check is exact (tolerance 0) or bounded, |got - want| <= (d + 2) * eps *
-//! sum|terms|, as each of those files' header derives; `sum_depth` and
-//! `product_depth` give d for each backend, derived here from each backend's
-//! algorithm.
+//! tests/matmul.rs, tests/reductions.rs, tests/product_edges.rs and the product
+//! cases of tests/gpu_runtime.rs), written once. A check is exact (tolerance 0) or
+//! bounded, |got - want| <= (d + 2) * eps * sum|terms|, as each of those files'
+//! header derives; `sum_depth` and `product_depth` give d for each backend,
+//! derived here from each backend's algorithm.
 
 use gpu_basics::Backend;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
