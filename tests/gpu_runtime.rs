@@ -1,12 +1,19 @@
-//! The GPU runtime itself: adapter and limits, resident chains (the splitting
-//! paths are tested per op, against the oracle, in each op's file), sharing one `Gpu`
-//! between threads, bounded memory, handing over an existing device, errors.
+//! The GPU runtime itself: adapter and limits, resident chains (of elementwise ops
+//! and of products), a parameter block per dispatch, sharing one `Gpu` between
+//! threads (elementwise and product kernels), bounded memory, handing over an
+//! existing device, errors. (The splitting paths are tested per op, against the
+//! oracle, in each op's file.) The product cases are exact, as in tests/products.rs:
+//! small-integer inputs keep every partial sum an integer below 2^24, so the
+//! float64 value must come back bit for bit.
 
 mod common;
 
+use common::products::{
+    Reduction, check_matmul, check_matrix, check_reduction, int_matrix, int_vector, matmul64,
+};
 use common::{GpuCase, Outcome, fail, values};
 use gpu_basics::{Backend, Cpu, Error, Gpu, GpuOptions};
-use ndarray::{Array1, ArrayD, IxDyn};
+use ndarray::{Array1, ArrayD, IxDyn, s};
 
 fn arr(shape: &[usize], seed: u64) -> ArrayD<f32> {
     let n = shape.iter().product();
@@ -74,7 +81,7 @@ fn limits_are_the_adapters(gpu: &Gpu) -> Outcome {
 }
 
 /// sigmoid -> sigmoid_derivative -> multiply -> image2vector, all resident.
-fn resident_chain(gpu: &Gpu) -> Outcome {
+fn resident_chain_elementwise(gpu: &Gpu) -> Outcome {
     let x = arr(&[4, 5, 3], 1);
     let w = arr(&[4, 5, 3], 2);
     let (gx, gw) = (gpu.upload(&x)?, gpu.upload(&w)?);
@@ -100,7 +107,74 @@ fn resident_chain(gpu: &Gpu) -> Outcome {
     close("input after chain", &gx.to_array()?, &x)
 }
 
-fn threads_share_one_gpu(gpu: &Gpu) -> Outcome {
+/// outer -> matvec -> dot without leaving the device; the scalar is a 0-d array.
+fn resident_chain_products(gpu: &Gpu) -> Outcome {
+    let (u, v, x) = (
+        int_vector(40, 1, -3, 3),
+        int_vector(30, 2, -3, 3),
+        int_vector(30, 3, -3, 3),
+    );
+    let m = gpu.upload(&u)?.outer(&gpu.upload(&v)?)?;
+    let y = m.matvec(&gpu.upload(&x)?)?;
+    let d = y.dot(&gpu.upload(&u)?)?;
+    if d.shape() != [] as [usize; 0] || y.shape() != [40] || m.shape() != [40, 30] {
+        return Err(fail(format!(
+            "shapes {:?} {:?} {:?}",
+            m.shape(),
+            y.shape(),
+            d.shape()
+        )));
+    }
+    let vx: f32 = v.dot(&x);
+    let want: f32 = u.iter().map(|&ui| ui * vx * ui).sum();
+    let got = d.to_array()?[[]];
+    if got != want {
+        return Err(fail(format!("chain: got {got}, want {want}")));
+    }
+    Ok(())
+}
+
+/// Every dispatch carries its own parameter block. Many products of different
+/// shapes are recorded resident (more than one 32-dispatch batch) before anything
+/// is read, so a block overwritten or shared between dispatches would show.
+fn parameters_per_dispatch(gpu: &Gpu) -> Outcome {
+    let mut pending = Vec::new();
+    for i in 0..24usize {
+        let (m, k, n) = (1 + i * 3, 1 + (i * 7) % 41, 2 + (i * 5) % 37);
+        let (a, c) = (int_matrix(m, k, i as u64), int_matrix(k, n, 100 + i as u64));
+        let x = int_vector(k, 200 + i as u64, -2, 2);
+        let ga = gpu.upload(&a)?;
+        let prod = ga.matmul(&gpu.upload(&c)?)?;
+        let mv = ga.matvec(&gpu.upload(&x)?)?;
+        let d = gpu.upload(&x)?.dot(&gpu.upload(&x)?)?;
+        pending.push((a, c, x, prod, mv, d));
+    }
+    for (a, c, x, prod, mv, d) in pending {
+        let (want, abs) = matmul64(a.view(), c.view());
+        let got = prod.to_array()?.into_dimensionality().unwrap();
+        check_matrix("resident matmul", got.view(), &want, &abs, 0.0, true)?;
+        let got: Array1<f32> = mv.to_array()?.into_dimensionality().unwrap();
+        let (want, abs) = matmul64(a.view(), x.view().insert_axis(ndarray::Axis(1)));
+        check_matrix(
+            "resident matvec",
+            got.view().insert_axis(ndarray::Axis(1)),
+            &want,
+            &abs,
+            0.0,
+            true,
+        )?;
+        let got = d.to_array()?;
+        let want = x.iter().map(|&v| f64::from(v * v)).sum::<f64>();
+        if got.shape() != [] as [usize; 0] || f64::from(got[[]]) != want {
+            return Err(fail(format!("resident dot: {got} want {want}")));
+        }
+    }
+    Ok(())
+}
+
+/// Eight threads running resident sigmoid -> multiply on vectors of different
+/// lengths through one `Gpu` at once, against the CPU backend.
+fn threads_share_one_gpu_elementwise(gpu: &Gpu) -> Outcome {
     common::in_threads(8, |t| {
         for i in 0..25u64 {
             let n = 1 + ((t * 131 + i * 977) % 5000) as usize;
@@ -113,6 +187,24 @@ fn threads_share_one_gpu(gpu: &Gpu) -> Outcome {
                 .to_array()?;
             let want = Cpu.multiply(Cpu.sigmoid(x.view())?.view(), y.view())?;
             close(&format!("thread {t} call {i}"), &got, &want)?;
+        }
+        Ok(())
+    })
+}
+
+/// Four threads recording products of different shapes into one `Gpu` at once.
+fn threads_share_one_gpu_products(gpu: &Gpu) -> Outcome {
+    common::in_threads(4, |t| {
+        for i in 0..10u64 {
+            let (m, k, n) = (
+                (1 + t * 17 + i * 5) as usize,
+                (1 + t * 3 + i * 11) as usize,
+                (2 + t + i * 7) as usize,
+            );
+            let (a, c) = (int_matrix(m, k, t * 100 + i), int_matrix(k, n, t + i));
+            check_matmul(gpu, a.view(), c.view(), true)?;
+            let x = int_vector(k * 50, t + 7 * i, -3, 3);
+            check_reduction(gpu, Reduction::L2, x.view(), x.slice(s![..;-1]), true)?;
         }
         Ok(())
     })
@@ -347,8 +439,17 @@ fn options_that_make_no_sense(_: &Gpu) -> Outcome {
 const GPU_CASES: &[GpuCase] = &[
     ("adapter_is_reported", adapter_is_reported),
     ("limits_are_the_adapters", limits_are_the_adapters),
-    ("resident_chain", resident_chain),
-    ("threads_share_one_gpu", threads_share_one_gpu),
+    ("resident_chain_elementwise", resident_chain_elementwise),
+    ("resident_chain_products", resident_chain_products),
+    ("parameters_per_dispatch", parameters_per_dispatch),
+    (
+        "threads_share_one_gpu_elementwise",
+        threads_share_one_gpu_elementwise,
+    ),
+    (
+        "threads_share_one_gpu_products",
+        threads_share_one_gpu_products,
+    ),
     ("memory_is_bounded", memory_is_bounded),
     ("buffers_let_go_while_in_use", buffers_let_go_while_in_use),
     ("from_existing_device", from_existing_device),

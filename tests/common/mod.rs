@@ -12,6 +12,8 @@ pub use libtest_mimic::Failed;
 use libtest_mimic::{Arguments, Trial};
 use ndarray::{ArrayD, ArrayViewD};
 
+pub mod products;
+
 pub type Outcome = Result<(), Failed>;
 pub type BackendCase = (&'static str, fn(&dyn Backend) -> Outcome);
 pub type GpuCase = (&'static str, fn(&Gpu) -> Outcome);

@@ -1,0 +1,166 @@
+//! matmul on every backend against a float64 oracle: degenerate, tile-edge and
+//! random shapes, 1024^3 and long inner dimensions; on the GPU, also against the
+//! CPU backend. (matmul on the exercise's numbers and through the GPU's splitting
+//! paths is in tests/products.rs, at the edges in tests/product_edges.rs.)
+//!
+//! Two kinds of check:
+//! - exact: small-integer inputs keep every partial sum an integer below 2^24, so
+//!   every backend must return the float64 value bit for bit, whatever its order of
+//!   summation. Any dropped, doubled or misplaced term (an off-by-one tile edge, a
+//!   wrong stride) changes the result by at least 1 and fails.
+//! - bounded: random floats, |got - want| <= (d + 2) * eps * sum|terms|, where d is
+//!   the most additions any one term goes through in that backend's summation order
+//!   (the classic bound is gamma_d = d * u / (1 - d * u) with u = eps / 2, so using
+//!   eps leaves a factor of 2), and the 2 covers the rounding of the terms themselves
+//!   (a product: u; (y - yhat)^2: 3u).
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::products::{
+    check_matmul, check_matrix, int_matrix, int_vector, matmul64, matrix, product_depth,
+};
+use common::{BackendCase, GpuCase, Outcome, fail};
+use gpu_basics::{Backend, Cpu, Gpu};
+use ndarray::Array2;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+fn runner(cases: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+fn as_case_error(e: libtest_mimic::Failed) -> TestCaseError {
+    TestCaseError::fail(e.message().unwrap_or_default().to_string())
+}
+
+/// Degenerate and tile-edge shapes, exact and with floats. (64 is the GPU tile; k
+/// and n multiples of 4 take its vec4 path, the others its scalar path.)
+fn matmul_shapes(b: &dyn Backend) -> Outcome {
+    let shapes = [
+        (1, 1, 1),
+        (1, 7, 1),
+        (1, 4096, 1),
+        (5, 1, 7),
+        (64, 1, 64),
+        (1, 9, 13),
+        (13, 9, 1),
+        (97, 131, 61),
+        (64, 64, 64),
+        (63, 65, 67),
+        (65, 63, 129),
+        (128, 16, 128),
+        (129, 20, 68),
+        (33, 17, 4),
+        (2, 3, 2),
+    ];
+    for (i, &(m, k, n)) in shapes.iter().enumerate() {
+        let seed = 100 + i as u64;
+        let (x, y) = (int_matrix(m, k, seed), int_matrix(k, n, seed + 50));
+        check_matmul(b, x.view(), y.view(), true)?;
+        let (x, y) = (matrix(m, k, seed), matrix(k, n, seed + 50));
+        check_matmul(b, x.view(), y.view(), false)?;
+    }
+    Ok(())
+}
+
+fn matmul_random_shapes(b: &dyn Backend) -> Outcome {
+    let shapes = (0usize..=80, 0usize..=80, 0usize..=80, any::<u64>());
+    runner(40)
+        .run(&shapes, |(m, k, n, seed)| {
+            let (x, y) = (int_matrix(m, k, seed), int_matrix(k, n, seed ^ 1));
+            check_matmul(b, x.view(), y.view(), true).map_err(as_case_error)
+        })
+        .map_err(|e| fail(e.to_string()))
+}
+
+/// A, B, the float64 A @ B and sum|a b|: computed once, shared by the three backends.
+type BigCase = (Array2<f32>, Array2<f32>, Array2<f64>, Array2<f64>);
+
+fn big_oracle(exact: bool) -> &'static BigCase {
+    static INT: OnceLock<BigCase> = OnceLock::new();
+    static FLOAT: OnceLock<BigCase> = OnceLock::new();
+    let make = |exact: bool| {
+        let (a, c) = if exact {
+            (int_matrix(1024, 1024, 7), int_matrix(1024, 1024, 8))
+        } else {
+            (matrix(1024, 1024, 7), matrix(1024, 1024, 8))
+        };
+        let (want, abs) = matmul64(a.view(), c.view());
+        (a, c, want, abs)
+    };
+    if exact {
+        INT.get_or_init(|| make(true))
+    } else {
+        FLOAT.get_or_init(|| make(false))
+    }
+}
+
+/// 1024 x 1024 x 1024, exact (integers up to 2: partial sums below 4096) and with
+/// floats in [-1, 1) (tolerance about 0.03 against values of about 10).
+fn matmul_1024(b: &dyn Backend) -> Outcome {
+    for exact in [true, false] {
+        let (a, c, want, abs) = big_oracle(exact);
+        let got = b.matmul(a.view(), c.view())?;
+        check_matrix(
+            "matmul 1024^3",
+            got.view(),
+            want,
+            abs,
+            product_depth(b.name(), 1024),
+            exact,
+        )?;
+    }
+    Ok(())
+}
+
+/// A long inner dimension: 1 x 1,000,000 x 1 (the GPU's matvec path) and 3 x 100,003
+/// x 5 (its tiled kernel walking 6,251 k-steps). Exact: integers in -1..=1 keep the
+/// partial sums below 10^6.
+fn matmul_long_k(b: &dyn Backend) -> Outcome {
+    for (m, k, n) in [
+        (1, 1_000_000, 1),
+        (3, 100_003, 5),
+        (2, 100_000, 8),
+        (67, 40_000, 3),
+    ] {
+        let x = int_vector(m * k, 11, -1, 1)
+            .into_shape_with_order((m, k))
+            .unwrap();
+        let y = int_vector(k * n, 12, -1, 1)
+            .into_shape_with_order((k, n))
+            .unwrap();
+        check_matmul(b, x.view(), y.view(), true)?;
+    }
+    let (x, y) = (matrix(1, 1_000_000, 13), matrix(1_000_000, 1, 14));
+    check_matmul(b, x.view(), y.view(), false)
+}
+
+// ---- GPU only ----
+
+fn gpu_and_cpu_agree(gpu: &Gpu) -> Outcome {
+    // The CPU backend as a second opinion on one awkward shape, beside the oracle.
+    let (a, c) = (int_matrix(97, 131, 91), int_matrix(131, 61, 92));
+    if gpu.matmul(a.view(), c.view())? != Cpu.matmul(a.view(), c.view())? {
+        return Err(fail("gpu and cpu differ on an exact matmul"));
+    }
+    Ok(())
+}
+
+const CASES: &[BackendCase] = &[
+    ("matmul_shapes", matmul_shapes),
+    ("matmul_random_shapes", matmul_random_shapes),
+    ("matmul_1024", matmul_1024),
+    ("matmul_long_k", matmul_long_k),
+];
+
+const GPU_CASES: &[GpuCase] = &[("gpu_and_cpu_agree", gpu_and_cpu_agree)];
+
+fn main() {
+    common::run(CASES, GPU_CASES);
+}

@@ -1,0 +1,105 @@
+//! dot, l1 and l2 on every backend against a float64 oracle: lengths around the
+//! GPU's vec4, workgroup and grid boundaries, 10^7 random floats, and (GPU only)
+//! past one storage binding. (Their exercise's numbers and the GPU's splitting paths
+//! are in tests/products.rs, their edges in tests/product_edges.rs.)
+//!
+//! Two kinds of check:
+//! - exact: small-integer inputs keep every partial sum an integer below 2^24, so
+//!   every backend must return the float64 value bit for bit, whatever its order of
+//!   summation. Any dropped, doubled or misplaced term (an off-by-one tile edge, a
+//!   wrong stride) changes the result by at least 1 and fails.
+//! - bounded: random floats, |got - want| <= (d + 2) * eps * sum|terms|, where d is
+//!   the most additions any one term goes through in that backend's summation order
+//!   (the classic bound is gamma_d = d * u / (1 - d * u) with u = eps / 2, so using
+//!   eps leaves a factor of 2), and the 2 covers the rounding of the terms themselves
+//!   (a product: u; (y - yhat)^2: 3u).
+
+mod common;
+
+use common::products::{Reduction, check_reduction, int_vector, vector};
+use common::{BackendCase, GpuCase, Outcome, fail};
+use gpu_basics::{Backend, Gpu};
+use ndarray::Array1;
+
+/// Lengths around the GPU's vec4 (4), workgroup (1024 elements) and grid
+/// (1024 workgroups = 2^20 elements) boundaries. Exact: integers in -3..=3.
+fn reduction_lengths(b: &dyn Backend) -> Outcome {
+    for n in [
+        1, 2, 3, 4, 5, 7, 255, 1023, 1024, 1025, 4097, 65_537, 1_048_575, 1_048_577, 3_000_001,
+    ] {
+        let (x, y) = (
+            int_vector(n, n as u64, -3, 3),
+            int_vector(n, n as u64 + 1, -3, 3),
+        );
+        for r in Reduction::ALL {
+            check_reduction(b, r, x.view(), y.view(), true)?;
+        }
+    }
+    Ok(())
+}
+
+/// 10^7 random floats against float64, with the bound of `sum_depth` (for the GPU,
+/// d = 69: |error| <= 71 eps sum|terms|, about 8.5e-6 relative to sum|terms|).
+fn reductions_1e7(b: &dyn Backend) -> Outcome {
+    let n = 10_000_000;
+    let (x, y) = (vector(n, 41, -1.0, 1.0), vector(n, 42, -1.0, 1.0));
+    for r in Reduction::ALL {
+        check_reduction(b, r, x.view(), y.view(), false)?;
+    }
+    // All-positive terms: no cancellation, so the bound is relative to the result.
+    let (p, t) = (vector(n, 43, 0.0, 1.0), vector(n, 44, 0.0, 1.0));
+    check_reduction(b, Reduction::Dot, p.view(), t.view(), false)
+}
+
+// ---- GPU only ----
+
+/// Past one storage binding at the device's own limit (33,554,432 f32 on lavapipe):
+/// two windows of partial sums. Random floats against the bound, and then exact
+/// inputs compared bit for bit, where dropping any workgroup's partial or the
+/// second window (1,001 elements) changes the answer: a one at every 8th place
+/// and at the last place of the first window, against a 2 and a -1 at every
+/// 8th place. Every term is 0 or 1 in dot, l1 and l2 alike, so every partial
+/// sum is an integer below 2^24 and exact in any order.
+fn reduction_past_one_binding(gpu: &Gpu) -> Outcome {
+    let n = 33_554_432 + 1_001;
+    let (x, y) = (vector(n, 81, -1.0, 1.0), vector(n, 82, -1.0, 1.0));
+    for r in Reduction::ALL {
+        check_reduction(gpu, r, x.view(), y.view(), false)?;
+    }
+    let x = Array1::from_shape_fn(n, |i| {
+        if i % 8 == 0 || i == 33_554_431 {
+            1.0f32
+        } else {
+            0.0
+        }
+    });
+    let y = Array1::from_shape_fn(n, |i| match i % 8 {
+        0 => 2.0f32,
+        4 => -1.0,
+        _ => 0.0,
+    });
+    // dot: 2 per 8 (x = 1, y = 2); l1 and l2: 1 at each place x or y is non-zero.
+    let ones = n.div_ceil(8) as f64;
+    for r in Reduction::ALL {
+        check_reduction(gpu, r, x.view(), y.view(), true)?;
+        let want = match r {
+            Reduction::Dot => 2.0 * ones,
+            _ => ones + (n - 4).div_ceil(8) as f64 + 1.0,
+        };
+        if r.oracle(x.view(), y.view()).0 != want {
+            return Err(fail(format!("{}: the oracle is not {want}", r.name())));
+        }
+    }
+    Ok(())
+}
+
+const CASES: &[BackendCase] = &[
+    ("reduction_lengths", reduction_lengths),
+    ("reductions_1e7", reductions_1e7),
+];
+
+const GPU_CASES: &[GpuCase] = &[("reduction_past_one_binding", reduction_past_one_binding)];
+
+fn main() {
+    common::run(CASES, GPU_CASES);
+}
