@@ -345,7 +345,7 @@ fn shapes_for(op: Op) -> BoxedStrategy<Vec<Vec<usize>>> {
 
 /// The op in float64 on the inputs' values: the result, and each value's error
 /// bound. Bounds (f32 eps units), from the analyses in tests/elementwise.rs,
-/// tests/rows.rs and tests/products.rs at these sizes (n <= 5, |x| <= 8):
+/// tests/rows.rs and tests/common/products.rs at these sizes (n <= 5, |x| <= 8):
 /// the unary ops: at most (4 + 2 (3 + 4|x|)) ulp (tanh_derivative's GPU
 /// bound) plus naive's derivatives' 2.5 eps absolutely, so 80 relative; softmax: exp of
 /// |t| <= 16 within 43 ulp on the GPU plus a sum within 43, so 128 relative;

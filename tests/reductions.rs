@@ -3,16 +3,9 @@
 //! past one storage binding. (Their exercise's numbers and the GPU's splitting paths
 //! are in tests/products.rs, their edges in tests/product_edges.rs.)
 //!
-//! Two kinds of check:
-//! - exact: small-integer inputs keep every partial sum an integer below 2^24, so
-//!   every backend must return the float64 value bit for bit, whatever its order of
-//!   summation. Any dropped, doubled or misplaced term (an off-by-one tile edge, a
-//!   wrong stride) changes the result by at least 1 and fails.
-//! - bounded: random floats, |got - want| <= (d + 2) * eps * sum|terms|, where d is
-//!   the most additions any one term goes through in that backend's summation order
-//!   (the classic bound is gamma_d = d * u / (1 - d * u) with u = eps / 2, so using
-//!   eps leaves a factor of 2), and the 2 covers the rounding of the terms themselves
-//!   (a product: u; (y - yhat)^2: 3u).
+//! Each check is exact (small-integer inputs, bit for bit) or bounded by
+//! (d + 2) * eps * sum|terms|: both kinds, and d for each backend, are derived
+//! in tests/common/products.rs beside the checks.
 
 mod common;
 

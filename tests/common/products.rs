@@ -1,9 +1,20 @@
 //! Inputs, float64 oracles and checks for the product tests (tests/products.rs,
 //! tests/matmul.rs, tests/reductions.rs, tests/product_edges.rs and the product
-//! cases of tests/gpu_runtime.rs), written once. A check is exact (tolerance 0) or
-//! bounded, |got - want| <= (d + 2) * eps * sum|terms|, as each of those files'
-//! header derives; `sum_depth` and `product_depth` give d for each backend,
-//! derived here from each backend's algorithm.
+//! cases of tests/gpu_runtime.rs), written once.
+//!
+//! Two kinds of check:
+//! - exact: small-integer inputs keep every partial sum an integer below 2^24, so
+//!   every backend must return the float64 value bit for bit, whatever its order of
+//!   summation. Any dropped, doubled or misplaced term (an off-by-one tile edge, a
+//!   wrong stride) changes the result by at least 1 and fails.
+//! - bounded: random floats, |got - want| <= (d + 2) * eps * sum|terms|, where d is
+//!   the most additions any one term goes through in that backend's summation order
+//!   (the classic bound is gamma_d = d * u / (1 - d * u) with u = eps / 2, so using
+//!   eps leaves a factor of 2), and the 2 covers the rounding of the terms themselves
+//!   (a product: u; (y - yhat)^2: 3u).
+//!
+//! `sum_depth` and `product_depth` give d for each backend, derived below from
+//! each backend's algorithm.
 
 use gpu_basics::Backend;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
