@@ -13,6 +13,7 @@ use libtest_mimic::{Arguments, Trial};
 use ndarray::{ArrayD, ArrayViewD};
 
 pub mod products;
+pub mod rows;
 
 pub type Outcome = Result<(), Failed>;
 pub type BackendCase = (&'static str, fn(&dyn Backend) -> Outcome);
