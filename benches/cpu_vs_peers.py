@@ -20,12 +20,13 @@ where fresh output pages dominate), so with --run the crate's bench and the peer
 take turns, --rounds times (default 3), and each side's figure for an entry is
 its fastest per-round median. The same rule for both sides: neither gets the
 quiet minutes alone. Each round's crate JSON is kept (JSON-round1.json, ...).
-Without --run, every file given is one crate round and the peers run once. Timing as in the numpy baseline
-(/work/shared/anchors/numpy_baseline.py): time.perf_counter, median of RUNS runs,
-each repeating the op until it lasts MIN_RUN_S, after a warm-up call; gc off. numpy
+Without --run, every file given is one crate round and the peers run once. Timing
+of the peers: time.perf_counter, median of RUNS runs, each repeating the op until
+it lasts MIN_RUN_S, after a warm-up call; gc off (as `gpu-basics bench` times the
+crate). numpy
 ufuncs use one core; numexpr uses every core; JAX/XLA picks its own threads. The
 best peer is the fastest of the three for that op and shape, which the crate must
-also beat (the issue's "beat the best peer, measured in the same run").
+also beat (the bar: beat the best peer, measured in the same run).
 
 numexpr is given its variables explicitly (local_dict): it cannot see closures.
 Only the `cpu` backend's entries are compared (others are listed once, below).
