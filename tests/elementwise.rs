@@ -9,7 +9,7 @@ mod common;
 use common::{
     BackendCase, GpuCase, Outcome, Tol, check_close, check_expected, fail, same_bits, values,
 };
-use gpu_basics::{Backend, Error, Gpu, Unary};
+use gpu_basics::{Backend, Error, Gpu, GpuOptions, MapVariant, Unary};
 use ndarray::{Array3, ArrayD, ArrayViewD, IxDyn, s};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -553,6 +553,54 @@ fn splitting_paths(_: &Gpu) -> Outcome {
     Ok(())
 }
 
+/// Every variant of the `map` family (workgroup size x vec4s per invocation),
+/// pinned, gives every op's results within its bound: at lengths around one
+/// workgroup's span E (1, E - 1, E, E + 1, several E), and on a context with
+/// 8 KiB bindings and at most 3 workgroups per dimension, where arrays take
+/// many windows, each a 2-D grid whose last row runs past the end.
+fn every_map_variant(_: &Gpu) -> Outcome {
+    for v in MapVariant::ALL {
+        let pin = vec![("map".to_string(), v.name())];
+        let plain = Gpu::with_options(GpuOptions {
+            pin_variants: pin.clone(),
+            ..Default::default()
+        })?;
+        let small = Gpu::with_options(GpuOptions {
+            pin_variants: pin,
+            max_binding_bytes: Some(8 << 10),
+            max_workgroups_per_dimension: Some(3),
+            ..Default::default()
+        })?;
+        if plain.variant("map") != Some(v.name()) {
+            return Err(fail(format!(
+                "pinned {} but runs {:?}",
+                v.name(),
+                plain.variant("map")
+            )));
+        }
+        let e = v.elems_per_group() as usize;
+        let lengths = [1, 3, 5, e - 1, e, e + 1, 2 * e + 3, 5 * e - 1, 40_001];
+        for (gpu, n) in lengths
+            .iter()
+            .map(|&n| (&plain, n))
+            .chain([(&small, 40_001), (&small, e + 1)])
+        {
+            let x = arr(&[n], n as u64, -30.0, 30.0);
+            let y = arr(&[n], n as u64 + 1, -8.0, 8.0);
+            let what = |e: common::Failed| {
+                fail(format!(
+                    "{} n = {n}: {}",
+                    v.name(),
+                    e.message().unwrap_or("")
+                ))
+            };
+            check_unary(gpu, x.view()).map_err(what)?;
+            check_multiply(gpu, x.view(), y.view()).map_err(what)?;
+        }
+    }
+    Ok(())
+}
+
 const CASES: &[BackendCase] = &[
     ("basic_sigmoid_exercise", basic_sigmoid_exercise),
     ("sigmoid_exercise", sigmoid_exercise),
@@ -583,7 +631,10 @@ const CASES: &[BackendCase] = &[
     ("into_bad_out", into_bad_out),
 ];
 
-const GPU_CASES: &[GpuCase] = &[("splitting_paths", splitting_paths)];
+const GPU_CASES: &[GpuCase] = &[
+    ("splitting_paths", splitting_paths),
+    ("every_map_variant", every_map_variant),
+];
 
 fn main() {
     common::run(CASES, GPU_CASES);

@@ -412,6 +412,20 @@ fn options_that_make_no_sense(_: &Gpu) -> Outcome {
             },
             "max_workgroups_per_dimension",
         ),
+        (
+            GpuOptions {
+                pin_variants: vec![("map".into(), "wg100x1".into())],
+                ..Default::default()
+            },
+            "pin_variants",
+        ),
+        (
+            GpuOptions {
+                pin_variants: vec![("matmul9".into(), "wg64x1".into())],
+                ..Default::default()
+            },
+            "pin_variants",
+        ),
     ] {
         match Gpu::with_options(options.clone()) {
             Err(e @ Error::Options { option, .. }) if option == name => {

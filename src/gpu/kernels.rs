@@ -1,22 +1,73 @@
-//! The table of kernels: each is described once (source file, entry point,
-//! bindings), and its pipeline is built once per `Gpu`. The unary ops' kernels
-//! are generated, one module per op, from shaders/unary.wgsl and the op's
-//! definition (src/unary/); the others are listed in `KERNELS`.
+//! The table of kernels: each is described once (source, entry point,
+//! bindings); its pipeline is built on first use, or when the `Gpu` is made for
+//! the kernels it will run. The elementwise kernels are generated, one module
+//! per (op, variant), from shaders/map.wgsl and the op's definition
+//! (src/unary/); the others are listed in `KERNELS`.
 //!
 //! Binding convention, the same in every shader: read-only storage inputs first
 //! (bindings 0..reads), then read-write outputs, then the uniform parameter block
 //! if the kernel has one. Arguments are passed to `Runtime::dispatch` in that order.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
+use super::variants::MapVariant;
 use crate::error::{Error, Result};
 use crate::unary::Unary;
 
-/// Every kernel the crate can dispatch: a unary op's generated one, or one of
-/// the table `KERNELS`.
+/// An elementwise op that `map` kernels compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum MapOp {
+    Unary(Unary),
+    Multiply,
+}
+
+impl MapOp {
+    /// Every map op: the unary ops, then multiply.
+    pub(crate) fn all() -> impl Iterator<Item = MapOp> {
+        Unary::ALL
+            .iter()
+            .map(|&u| MapOp::Unary(u))
+            .chain([MapOp::Multiply])
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            MapOp::Unary(u) => u.name(),
+            MapOp::Multiply => "multiply",
+        }
+    }
+
+    fn arity(self) -> u32 {
+        match self {
+            MapOp::Unary(_) => 1,
+            MapOp::Multiply => 2,
+        }
+    }
+
+    /// The value of out[i], from the inputs x0[i], x1[i], ...
+    fn expr(self) -> String {
+        match self {
+            MapOp::Unary(u) => format!("op_{}(x0[i])", u.name()),
+            // f32 multiplication is correctly rounded in WGSL: the CPU's bits.
+            MapOp::Multiply => "x0[i] * x1[i]".into(),
+        }
+    }
+
+    /// WGSL functions the expression calls.
+    fn functions(self) -> &'static str {
+        match self {
+            MapOp::Unary(u) => u.wgsl(),
+            MapOp::Multiply => "",
+        }
+    }
+}
+
+/// Every kernel the crate can dispatch: a generated map kernel, or one of the
+/// table `KERNELS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Kernel {
-    Unary(Unary),
+    Map(MapOp, MapVariant),
     Fixed(KernelId),
 }
 
@@ -27,12 +78,27 @@ impl From<KernelId> for Kernel {
 }
 
 impl Kernel {
-    /// Its place in `descs()` and in the pipeline table: the unary ops in their
-    /// list's order, then `KERNELS`.
-    pub(crate) fn index(self) -> usize {
+    /// Every kernel: each map op in every variant, then `KERNELS`.
+    pub(crate) fn all() -> Vec<Kernel> {
+        let maps = MapOp::all()
+            .flat_map(|op| MapVariant::ALL.into_iter().map(move |v| Kernel::Map(op, v)));
+        maps.chain(KERNELS.iter().map(|k| k.id)).collect()
+    }
+
+    /// Its source, entry point and layout.
+    pub(crate) fn desc(self) -> KernelDesc {
         match self {
-            Kernel::Unary(u) => u as usize,
-            Kernel::Fixed(k) => Unary::ALL.len() + k as usize,
+            Kernel::Map(op, v) => KernelDesc {
+                id: self,
+                module: Cow::Owned(format!("map.wgsl ({}, {})", op.name(), v.name())),
+                source: Cow::Owned(map_source(op, v)),
+                entry: "map",
+                reads: op.arity(),
+                writes: 1,
+                uniform_bytes: 0,
+                constants: &[],
+            },
+            Kernel::Fixed(k) => KERNELS[k as usize].clone(),
         }
     }
 }
@@ -40,7 +106,6 @@ impl Kernel {
 /// The kernels of `KERNELS`. The discriminant indexes that table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum KernelId {
-    Multiply,
     SoftmaxShort,
     SoftmaxFused,
     SoftmaxPartials,
@@ -62,13 +127,46 @@ pub(crate) enum KernelId {
     MatmulUnaligned,
 }
 
+const MAP_WGSL: &str = include_str!("../../shaders/map.wgsl");
+const ELEMENTWISE_WGSL: &str = include_str!("../../shaders/shared/elementwise.wgsl");
+
+/// A map op's module in one variant: the template with its bindings and its
+/// unrolled steps, the shared helpers, and the op's functions.
+fn map_source(op: MapOp, v: MapVariant) -> String {
+    let mut bindings = String::new();
+    for b in 0..op.arity() {
+        bindings +=
+            &format!("@group(0) @binding({b}) var<storage, read> x{b}: array<vec4<f32>>;\n");
+    }
+    bindings += &format!(
+        "@group(0) @binding({}) var<storage, read_write> out: array<vec4<f32>>;",
+        op.arity()
+    );
+    let mut steps = String::new();
+    for k in 0..v.vec4s {
+        steps += &format!(
+            "    {{\n        let i = base + {k}u * WORKGROUP;\n        if i >= n {{\n            return;\n        }}\n        out[i] = {};\n    }}\n",
+            op.expr()
+        );
+    }
+    let module = MAP_WGSL
+        .replace("/*BINDINGS*/", &bindings)
+        .replace("/*WORKGROUP*/", &v.workgroup.to_string())
+        .replace("/*VEC4S*/", &v.vec4s.to_string())
+        .replace("/*STEPS*/\n", &steps);
+    format!(
+        "{module}\n{ELEMENTWISE_WGSL}\n// {}, from src/unary/\n{}",
+        op.name(),
+        op.functions()
+    )
+}
+
 #[derive(Clone)]
 pub(crate) struct KernelDesc {
-    /// For `KERNELS`, its id; unary kernels use `Kernel::Unary`'s.
-    pub id: Option<KernelId>,
-    /// The module's name: its file under shaders/ (for a unary op's, the
-    /// template's and the op's name), for labels and error messages; pipelines
-    /// of one module share its compiled shader.
+    pub id: Kernel,
+    /// The module's name: its file under shaders/ (for a map kernel, the
+    /// template's, the op's and the variant's name), for labels and error
+    /// messages; pipelines of one module share its compiled shader.
     pub module: Cow<'static, str>,
     /// The WGSL text before `expand`.
     pub source: Cow<'static, str>,
@@ -81,7 +179,6 @@ pub(crate) struct KernelDesc {
     pub constants: &'static [(&'static str, f64)],
 }
 
-const MULTIPLY_WGSL: &str = include_str!("../../shaders/multiply.wgsl");
 const ROWS_WGSL: &str = include_str!("../../shaders/rows.wgsl");
 const TRANSPOSE_WGSL: &str = include_str!("../../shaders/transpose.wgsl");
 
@@ -99,7 +196,7 @@ const fn rows(
     op: &'static [(&'static str, f64)],
 ) -> KernelDesc {
     KernelDesc {
-        id: Some(id),
+        id: Kernel::Fixed(id),
         module: Cow::Borrowed("rows.wgsl"),
         source: Cow::Borrowed(ROWS_WGSL),
         entry,
@@ -136,7 +233,7 @@ const fn product_with(
     constants: &'static [(&'static str, f64)],
 ) -> KernelDesc {
     KernelDesc {
-        id: Some(id),
+        id: Kernel::Fixed(id),
         module: Cow::Borrowed(file),
         source: Cow::Borrowed(source),
         entry,
@@ -149,16 +246,6 @@ const fn product_with(
 
 /// In `KernelId` order.
 pub(crate) const KERNELS: &[KernelDesc] = &[
-    KernelDesc {
-        id: Some(KernelId::Multiply),
-        module: Cow::Borrowed("multiply.wgsl"),
-        source: Cow::Borrowed(MULTIPLY_WGSL),
-        entry: "multiply",
-        reads: 2,
-        writes: 1,
-        uniform_bytes: 0,
-        constants: &[],
-    },
     rows(KernelId::SoftmaxShort, "rows_short", 1, 1, SOFTMAX),
     rows(KernelId::SoftmaxFused, "rows_fused", 1, 1, SOFTMAX),
     rows(KernelId::SoftmaxPartials, "rows_partials", 1, 1, SOFTMAX),
@@ -176,7 +263,7 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     rows(KernelId::NormalizeMerge, "rows_merge", 1, 1, NORMALIZE),
     rows(KernelId::NormalizeApply, "rows_apply", 2, 1, NORMALIZE),
     KernelDesc {
-        id: Some(KernelId::Transpose),
+        id: Kernel::Fixed(KernelId::Transpose),
         module: Cow::Borrowed("transpose.wgsl"),
         source: Cow::Borrowed(TRANSPOSE_WGSL),
         entry: "transpose",
@@ -233,7 +320,7 @@ const _: () = {
     let mut i = 0;
     while i < KERNELS.len() {
         assert!(
-            matches!(KERNELS[i].id, Some(id) if id as usize == i),
+            matches!(KERNELS[i].id, Kernel::Fixed(id) if id as usize == i),
             "KERNELS must be in KernelId order"
         );
         i += 1;
@@ -241,35 +328,6 @@ const _: () = {
     // ...and every id has an entry (MatmulUnaligned is the last variant).
     assert!(KERNELS.len() == KernelId::MatmulUnaligned as usize + 1);
 };
-
-const UNARY_WGSL: &str = include_str!("../../shaders/unary.wgsl");
-const ELEMENTWISE_WGSL: &str = include_str!("../../shaders/shared/elementwise.wgsl");
-
-/// A unary op's module: the template calling the op's function, the shared
-/// helpers, and the function from the op's definition.
-fn unary_source(op: Unary) -> String {
-    format!(
-        "{}\n{ELEMENTWISE_WGSL}\n// {}, from src/unary/\n{}",
-        UNARY_WGSL.replace("OP_FN", &format!("op_{}", op.name())),
-        op.name(),
-        op.wgsl()
-    )
-}
-
-/// Every kernel, in `Kernel::index` order.
-pub(crate) fn descs() -> Vec<KernelDesc> {
-    let unary = Unary::ALL.iter().map(|&op| KernelDesc {
-        id: None,
-        module: Cow::Owned(format!("unary.wgsl ({op})")),
-        source: Cow::Owned(unary_source(op)),
-        entry: "unary",
-        reads: 1,
-        writes: 1,
-        uniform_bytes: 0,
-        constants: &[],
-    });
-    unary.chain(KERNELS.iter().cloned()).collect()
-}
 
 const REDUCE_WORKGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_workgroup.wgsl");
 const REDUCE_SUBGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_subgroup.wgsl");
@@ -332,7 +390,7 @@ pub struct KernelVariant {
 /// Every (module variant, entry point, constants) the crate can build.
 pub fn kernel_variants() -> Vec<KernelVariant> {
     let mut out = Vec::new();
-    let descs = descs();
+    let descs: Vec<KernelDesc> = Kernel::all().into_iter().map(Kernel::desc).collect();
     for subgroups in [false, true] {
         for k in &descs {
             if subgroups && !k.source.contains("/*SUBGROUP_INIT*/") {
@@ -365,7 +423,7 @@ pub fn shader_files() -> Vec<&'static str> {
         .collect();
     files.dedup();
     files.extend([
-        "unary.wgsl",
+        "map.wgsl",
         "shared/elementwise.wgsl",
         "shared/reduce_workgroup.wgsl",
         "shared/reduce_subgroup.wgsl",
@@ -409,26 +467,40 @@ fn uniform_entry(binding: u32, bytes: u64) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
-/// Builds every kernel's pipeline, in `Kernel::index` order. Shader and
-/// pipeline errors are caught in an error scope and returned, so a driver that
-/// rejects a kernel gives an `Err` from `Gpu::new`, not a panic on first use.
-pub(crate) fn build_all(device: &wgpu::Device, subgroups: bool) -> Result<Vec<Pipeline>> {
-    let descs = descs();
-    let mut modules: Vec<(&str, wgpu::ShaderModule)> = Vec::new();
-    let mut out = Vec::with_capacity(descs.len());
-    for k in &descs {
+/// Builds pipelines, sharing each module among the pipelines of its file.
+/// Shader and pipeline errors are caught in an error scope and returned, so a
+/// driver that rejects a kernel gives an `Err`, never a panic: from `Gpu::new`
+/// for the kernels it builds up front, from the first op that needs any other.
+pub(crate) struct Builder {
+    device: wgpu::Device,
+    subgroups: bool,
+    modules: HashMap<String, wgpu::ShaderModule>,
+}
+
+impl Builder {
+    pub(crate) fn new(device: wgpu::Device, subgroups: bool) -> Builder {
+        Builder {
+            device,
+            subgroups,
+            modules: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn build(&mut self, op: &'static str, kernel: Kernel) -> Result<Pipeline> {
+        let k = kernel.desc();
+        let device = &self.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = match modules.iter().find(|(f, _)| *f == k.module) {
-            Some((_, m)) => m.clone(),
-            None => {
-                let m = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let subgroups = self.subgroups;
+        let module = self
+            .modules
+            .entry(k.module.to_string())
+            .or_insert_with(|| {
+                device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(&k.module),
                     source: wgpu::ShaderSource::Wgsl(expand(&k.source, subgroups).into()),
-                });
-                modules.push((&k.module, m.clone()));
-                m
-            }
-        };
+                })
+            })
+            .clone();
         let mut entries: Vec<_> = (0..k.reads).map(|b| storage_entry(b, true)).collect();
         entries.extend((k.reads..k.reads + k.writes).map(|b| storage_entry(b, false)));
         if k.uniform_bytes > 0 {
@@ -455,19 +527,21 @@ pub(crate) fn build_all(device: &wgpu::Device, subgroups: bool) -> Result<Vec<Pi
             cache: None,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
+            // A module that failed stays failed; drop it so that the error is
+            // reported again, not hidden behind a cached invalid module.
+            self.modules.remove(k.module.as_ref());
             return Err(Error::gpu(
-                "Gpu::new",
+                op,
                 format!("building kernel {} in shaders/{}: {e}", k.entry, k.module),
             ));
         }
-        out.push(Pipeline {
+        Ok(Pipeline {
             pipeline,
             layout,
             entry: k.entry,
             reads: k.reads,
             writes: k.writes,
             uniform_bytes: k.uniform_bytes,
-        });
+        })
     }
-    Ok(out)
 }

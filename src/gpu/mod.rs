@@ -13,6 +13,7 @@ mod pool;
 mod products;
 mod rows;
 mod runtime;
+mod variants;
 
 use std::sync::{Arc, Mutex};
 
@@ -23,11 +24,14 @@ use ndarray::{
 pub use array::GpuArray;
 pub use kernels::{KernelVariant, kernel_variants, shader_files, shader_sources};
 pub use pool::MemoryStats;
+pub use variants::{FAMILIES, MapVariant};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::unary::Unary;
+use kernels::Kernel;
 use runtime::Runtime;
+use variants::Choices;
 
 /// Knobs for `Gpu::with_options`. The defaults suit every use; the limits exist so
 /// tests can drive the splitting paths (several bindings per array, 2-D dispatch
@@ -46,6 +50,11 @@ pub struct GpuOptions {
     /// 1 GiB, or the device's largest buffer if smaller, at least 64 MiB). With
     /// 0 every buffer is let go as soon as its last user drops it.
     pub pool_bytes: Option<u64>,
+    /// Run a kernel family in one variant, for every op and size: pairs of
+    /// (family, variant name), e.g. `("map", "wg256x4")` (`gpu::FAMILIES`,
+    /// `MapVariant::ALL`). Every variant gives the same results; an unknown
+    /// name is `Error::Options`.
+    pub pin_variants: Vec<(String, String)>,
 }
 
 impl GpuOptions {
@@ -58,6 +67,7 @@ impl GpuOptions {
                 detail: detail.into(),
             })
         };
+        Choices::pinned(&self.pin_variants)?;
         match (self.max_binding_bytes, self.max_workgroups_per_dimension) {
             (Some(b), _) if b < 16 => refuse(
                 "max_binding_bytes",
@@ -117,6 +127,8 @@ pub(crate) struct Inner {
     window_elems: usize,
     /// The storage-binding offset alignment, in f32 elements.
     align_elems: usize,
+    /// Which variant of each kernel family runs.
+    choices: Choices,
 }
 
 /// Hardware first: discrete, integrated, virtual, other, then CPU (software).
@@ -276,7 +288,8 @@ impl Gpu {
             && info.subgroup_min_size == info.subgroup_max_size
             && info.subgroup_min_size.is_power_of_two()
             && info.subgroup_min_size <= 256;
-        let pipelines = kernels::build_all(&device, subgroups)?;
+        let choices = Choices::pinned(&options.pin_variants)?;
+        let builder = kernels::Builder::new(device.clone(), subgroups);
         let adapter = AdapterSummary {
             is_software: info.device_type == wgpu::DeviceType::Cpu,
             name: info.name,
@@ -289,12 +302,23 @@ impl Gpu {
         let rt = Runtime::new(
             device,
             queue,
-            pipelines,
+            builder,
             limits.max_buffer_size,
             options.pool_bytes,
             max_workgroups,
             errors,
         );
+        // Build what this Gpu will run now, so that a driver that rejects a
+        // kernel fails here; other variants are built when first asked for.
+        for kernel in Kernel::all() {
+            let runs = match kernel {
+                Kernel::Fixed(_) => true,
+                Kernel::Map(_, v) => v == choices.map,
+            };
+            if runs {
+                rt.pipeline("Gpu::new", kernel)?;
+            }
+        }
         Ok(Gpu {
             inner: Arc::new(Inner {
                 rt,
@@ -304,8 +328,18 @@ impl Gpu {
                 subgroups,
                 window_elems: (window_bytes / 4) as usize,
                 align_elems: (align / 4) as usize,
+                choices,
             }),
         })
+    }
+
+    /// The variant this context runs for kernel `family` (`gpu::FAMILIES`),
+    /// by name (`MapVariant::name`).
+    pub fn variant(&self, family: &str) -> Option<String> {
+        match family {
+            "map" => Some(self.inner.choices.map.name()),
+            _ => None,
+        }
     }
 
     /// The adapter this context runs on.

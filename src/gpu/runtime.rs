@@ -9,11 +9,11 @@
 //! needs it. At most `MAX_IN_FLIGHT` batches are queued before the recorder waits
 //! for the oldest, which bounds the memory a long chain of resident ops can pin.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
 use std::time::Duration;
 
-use super::kernels::{Kernel, Pipeline};
+use super::kernels::{Builder, Kernel, Pipeline};
 use super::pool::{Kind, Pool, PooledBuffer};
 use crate::error::{Error, Result};
 
@@ -49,7 +49,9 @@ pub(crate) struct Runtime {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub pool: Arc<Pool>,
-    pipelines: Vec<Pipeline>,
+    /// Pipelines built so far; `builder` adds the others on first use.
+    pipelines: RwLock<HashMap<Kernel, Arc<Pipeline>>>,
+    builder: Mutex<Builder>,
     recorder: Mutex<Recorder>,
     /// Errors wgpu reported through the uncaptured-error handler or device loss.
     errors: Arc<Mutex<Vec<String>>>,
@@ -60,7 +62,7 @@ impl Runtime {
     pub(crate) fn new(
         device: wgpu::Device,
         queue: wgpu::Queue,
-        pipelines: Vec<Pipeline>,
+        builder: Builder,
         max_buffer_size: u64,
         pool_bytes: Option<u64>,
         max_workgroups: u32,
@@ -70,11 +72,37 @@ impl Runtime {
             pool: Arc::new(Pool::new(device.clone(), max_buffer_size, pool_bytes)),
             device,
             queue,
-            pipelines,
+            pipelines: RwLock::new(HashMap::new()),
+            builder: Mutex::new(builder),
             recorder: Mutex::new(Recorder::default()),
             errors,
             max_workgroups,
         }
+    }
+
+    /// `kernel`'s pipeline, built now if this is its first use (errors name `op`).
+    pub(crate) fn pipeline(&self, op: &'static str, kernel: Kernel) -> Result<Arc<Pipeline>> {
+        let built = self.pipelines.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = built.get(&kernel) {
+            return Ok(Arc::clone(p));
+        }
+        drop(built);
+        let mut builder = self.builder.lock().unwrap_or_else(|p| p.into_inner());
+        // Another thread may have built it while this one waited for the builder.
+        if let Some(p) = self
+            .pipelines
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&kernel)
+        {
+            return Ok(Arc::clone(p));
+        }
+        let p = Arc::new(builder.build(op, kernel)?);
+        self.pipelines
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kernel, Arc::clone(&p));
+        Ok(p)
     }
 
     fn lock(&self) -> MutexGuard<'_, Recorder> {
@@ -129,7 +157,8 @@ impl Runtime {
         params: Option<&[u8]>,
         groups: u64,
     ) -> Result<()> {
-        let desc = &self.pipelines[kernel.into().index()];
+        let desc = self.pipeline(op, kernel.into())?;
+        let desc = desc.as_ref();
         let given = params.map_or(0, |p| p.len() as u64);
         if bindings.len() as u32 != desc.reads + desc.writes || given != desc.uniform_bytes {
             // A bind group that does not match the layout would invalidate the whole
