@@ -10,7 +10,7 @@ use std::mem::MaybeUninit;
 
 use super::exp;
 use super::normalize::{norm_scale, normalize_factor};
-use super::reduce::{LANES, LEAF};
+use super::reduce::{LANES, LEAF, Pairwise};
 #[cfg(target_arch = "x86_64")]
 use super::{Level, level};
 
@@ -57,46 +57,6 @@ fn tree_sum_cols(mut acc: [Cols; LANES]) -> Cols {
     acc[0]
 }
 
-/// `Pairwise`, per column.
-struct PairwiseCols {
-    stack: Vec<Cols>,
-    count: u64,
-}
-
-impl PairwiseCols {
-    fn new() -> Self {
-        PairwiseCols {
-            stack: Vec::with_capacity(48),
-            count: 0,
-        }
-    }
-
-    #[inline(always)]
-    fn push(&mut self, mut s: Cols) {
-        let mut c = self.count;
-        while c & 1 == 1 {
-            let top = self.stack.pop().expect("one partial per set bit");
-            for j in 0..COLS {
-                s[j] += top[j];
-            }
-            c >>= 1;
-        }
-        self.stack.push(s);
-        self.count += 1;
-    }
-
-    #[inline(always)]
-    fn total(&self) -> Cols {
-        let mut t = [0.0; COLS];
-        for s in self.stack.iter().rev() {
-            for j in 0..COLS {
-                t[j] += s[j];
-            }
-        }
-        t
-    }
-}
-
 /// Per column, the sum of f(x) over rows, as `leaf_sum` and `Pairwise` order
 /// it in the row kernels; `each(i, values)` sees every row's f(x).
 #[inline(always)]
@@ -105,7 +65,7 @@ fn column_sums(
     f: impl Fn(usize, f32) -> f32,
     mut each: impl FnMut(usize, &Cols),
 ) -> Cols {
-    let mut sum = PairwiseCols::new();
+    let mut sum = Pairwise::new();
     for start in (0..x.len()).step_by(LEAF) {
         let n = LEAF.min(x.len() - start);
         let full = n / LANES * LANES;

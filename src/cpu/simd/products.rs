@@ -5,7 +5,7 @@
 use std::mem::MaybeUninit;
 
 use super::fma;
-use super::reduce::tree_sum;
+use super::reduce::{Pairwise, tree_sum};
 #[cfg(target_arch = "x86_64")]
 use super::{Level, level};
 
@@ -48,63 +48,13 @@ fn pair_leaf(a: &[f32], b: &[f32], step: impl Fn(f32, f32, f32) -> f32) -> PairL
     acc
 }
 
-/// `Pairwise` on whole lane vectors: the leaves' lanes are merged lane by lane
-/// (vector adds, no per-leaf horizontal sum), and the lanes are joined by one
-/// tree at the end. Depth per lane: ceil(log2(leaves)) + 1, as `Pairwise`.
-/// `N` partials at most: enough for 2^N - 1 leaves (the pending partials are
-/// the set bits of the count). Sized per call (`pair_sum`) because the stack is
-/// zeroed on creation: 6 KiB for 48 levels cost more than a 316-element matvec
-/// row itself.
-struct PairwiseLanes<const N: usize> {
-    stack: [PairLanes; N],
-    len: usize,
-    count: u64,
-}
-
-impl<const N: usize> PairwiseLanes<N> {
-    #[inline(always)]
-    fn new() -> Self {
-        PairwiseLanes {
-            stack: [[0.0; PAIR_LANES]; N],
-            len: 0,
-            count: 0,
-        }
-    }
-
-    #[inline(always)]
-    fn push(&mut self, mut s: PairLanes) {
-        let mut c = self.count;
-        while c & 1 == 1 {
-            self.len -= 1;
-            let top = &self.stack[self.len];
-            for j in 0..PAIR_LANES {
-                s[j] += top[j];
-            }
-            c >>= 1;
-        }
-        self.stack[self.len] = s;
-        self.len += 1;
-        self.count += 1;
-    }
-
-    /// The pending partials added newest first (as `Pairwise::total`), then
-    /// the lanes by halves (log2(PAIR_LANES) = 5 adds).
-    #[inline(always)]
-    fn total(&self) -> f32 {
-        let mut t = [0.0f32; PAIR_LANES];
-        for s in self.stack[..self.len].iter().rev() {
-            for j in 0..PAIR_LANES {
-                t[j] += s[j];
-            }
-        }
-        tree_sum(t)
-    }
-}
-
 /// sum of the terms that `step` accumulates, over a and b (equal lengths), in
 /// leaves of PAIR_LEAF. Each term passes through at most 16 adds in its lane,
 /// ceil(log2(leaves)) + 1 in the pairwise merge and 5 in the final tree:
 /// d <= 22 + ceil(log2(ceil(n / PAIR_LEAF))).
+///
+/// The leaves' lanes are merged by `Pairwise` lane by lane (vector adds, no
+/// per-leaf horizontal sum) and joined by one tree at the end.
 #[inline(always)]
 fn pair_sum(a: &[f32], b: &[f32], step: impl Fn(f32, f32, f32) -> f32 + Copy) -> f32 {
     assert_eq!(a.len(), b.len());
@@ -113,27 +63,11 @@ fn pair_sum(a: &[f32], b: &[f32], step: impl Fn(f32, f32, f32) -> f32 + Copy) ->
         // The pairwise total of one partial is that partial (0 + s).
         return tree_sum(pair_leaf(a, b, step));
     }
-    if leaves < 1 << 3 {
-        pair_sum_n::<3>(a, b, step)
-    } else if leaves < 1 << 8 {
-        // A whole chunk of `cpu::reduce` (128 leaves).
-        pair_sum_n::<8>(a, b, step)
-    } else {
-        pair_sum_n::<48>(a, b, step)
-    }
-}
-
-#[inline(always)]
-fn pair_sum_n<const N: usize>(
-    a: &[f32],
-    b: &[f32],
-    step: impl Fn(f32, f32, f32) -> f32 + Copy,
-) -> f32 {
-    let mut p = PairwiseLanes::<N>::new();
+    let mut p = Pairwise::new();
     for (xa, xb) in a.chunks(PAIR_LEAF).zip(b.chunks(PAIR_LEAF)) {
         p.push(pair_leaf(xa, xb, step));
     }
-    p.total()
+    tree_sum(p.total())
 }
 
 /// The terms of dot, l1 and l2 folded into a lane: one fused pass, no
@@ -213,12 +147,8 @@ multiversion! {
             let s = if leaves <= 1 {
                 let l = pair_leaf4::<FMA>(r, x, &xt);
                 [tree_sum(l[0]), tree_sum(l[1]), tree_sum(l[2]), tree_sum(l[3])]
-            } else if leaves < 1 << 3 {
-                pair_sum4::<FMA, 3>(r, x, &xt)
-            } else if leaves < 1 << 8 {
-                pair_sum4::<FMA, 8>(r, x, &xt)
             } else {
-                pair_sum4::<FMA, 48>(r, x, &xt)
+                pair_sum4::<FMA>(r, x, &xt)
             };
             for (o, s) in o.iter_mut().zip(s) {
                 o.write(s);
@@ -294,14 +224,14 @@ struct Tail {
     keep: [u32; PAIR_LANES],
 }
 
-/// `pair_sum_n` with `dot_step` on four rows against one x.
+/// `pair_sum` with `dot_step` on four rows against one x.
 #[inline(always)]
-fn pair_sum4<const FMA: bool, const N: usize>(w: [&[f32]; 4], x: &[f32], xt: &Tail) -> [f32; 4] {
+fn pair_sum4<const FMA: bool>(w: [&[f32]; 4], x: &[f32], xt: &Tail) -> [f32; 4] {
     let mut p = [
-        PairwiseLanes::<N>::new(),
-        PairwiseLanes::new(),
-        PairwiseLanes::new(),
-        PairwiseLanes::new(),
+        Pairwise::new(),
+        Pairwise::new(),
+        Pairwise::new(),
+        Pairwise::new(),
     ];
     for (l, xs) in x.chunks(PAIR_LEAF).enumerate() {
         let r = l * PAIR_LEAF..l * PAIR_LEAF + xs.len();
@@ -316,7 +246,12 @@ fn pair_sum4<const FMA: bool, const N: usize>(w: [&[f32]; 4], x: &[f32], xt: &Ta
             p.push(leaf);
         }
     }
-    [p[0].total(), p[1].total(), p[2].total(), p[3].total()]
+    [
+        tree_sum(p[0].total()),
+        tree_sum(p[1].total()),
+        tree_sum(p[2].total()),
+        tree_sum(p[3].total()),
+    ]
 }
 
 multiversion! {
