@@ -35,7 +35,7 @@ mod unary;
 pub use backend::Backend;
 pub use cpu::Cpu;
 pub use error::{Error, Result};
-pub use gpu::{AdapterSummary, Gpu, GpuArray, GpuOptions, MapVariant, MemoryStats};
+pub use gpu::{AdapterSummary, Gpu, GpuArray, GpuOptions, MapVariant, MemoryStats, Tuning};
 pub use naive::Naive;
 pub use ops::Op;
 pub use unary::Unary;

@@ -47,6 +47,9 @@ enum Command {
     /// Naive loops vs CPU vs GPU for every op and size, as throughput and as a
     /// fraction of this machine's measured limits.
     Bench(cli::bench::Args),
+    /// Time every kernel variant on this GPU and keep the fastest in the tuning
+    /// cache, which every later run reads.
+    Tune(cli::tune::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
             axis,
         } => cli::apply::apply(op, &inputs, &out, backend, axis),
         Command::Bench(args) => cli::bench::bench(&args),
+        Command::Tune(args) => cli::tune::tune(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,8 @@
 //! `gpu-basics info`: every adapter, the limits that matter here and the
-//! optional features.
+//! optional features; then the adapter a `Gpu` picks and the kernel variants it
+//! runs (from the tuning cache or the defaults).
+
+use gpu_basics::Gpu;
 
 pub fn info() {
     let instance =
@@ -32,5 +35,15 @@ pub fn info() {
             f.contains(wgpu::Features::SHADER_F16),
             f.contains(wgpu::Features::TIMESTAMP_QUERY)
         );
+    }
+    match Gpu::new() {
+        Ok(gpu) => {
+            println!("Gpu::new() runs on {}", gpu.adapter());
+            println!("  variants: {}", gpu.tuning());
+            for (key, variant) in gpu.variants() {
+                println!("    {key}: {variant}");
+            }
+        }
+        Err(e) => println!("Gpu::new(): {e}"),
     }
 }

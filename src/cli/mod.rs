@@ -6,6 +6,7 @@ pub mod bench;
 pub mod demo;
 pub mod info;
 pub mod plot;
+pub mod tune;
 
 use clap::ValueEnum;
 use gpu_basics::{Backend, Cpu, Gpu, Naive, Op};

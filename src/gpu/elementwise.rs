@@ -7,6 +7,7 @@
 
 use super::GpuArray;
 use super::kernels::{Kernel, MapOp};
+use super::variants::MapVariant;
 use crate::backend::check_same_shape;
 use crate::error::Result;
 use crate::unary::{Unary, for_each_unary};
@@ -39,9 +40,20 @@ impl GpuArray {
     }
 
     /// Runs an elementwise kernel whose inputs are `self` and `others` (same
-    /// length), window by window.
+    /// length), window by window, in the variant chosen for its length.
     fn map(&self, op: &'static str, map: MapOp, others: &[&GpuArray]) -> Result<GpuArray> {
-        let variant = self.gpu.inner.choices.map;
+        let variant = self.gpu.inner.choices.map_for(self.len());
+        self.map_variant(op, map, others, variant)
+    }
+
+    /// `map` in the given variant (for `tune`, which times each).
+    pub(crate) fn map_variant(
+        &self,
+        op: &'static str,
+        map: MapOp,
+        others: &[&GpuArray],
+        variant: MapVariant,
+    ) -> Result<GpuArray> {
         let out = self.alloc_like(op, self.shape.clone())?;
         let n = self.len();
         let window = self.gpu.inner.window_elems;

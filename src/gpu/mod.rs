@@ -13,6 +13,7 @@ mod pool;
 mod products;
 mod rows;
 mod runtime;
+mod tune;
 mod variants;
 
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,8 @@ use ndarray::{
 pub use array::GpuArray;
 pub use kernels::{KernelVariant, kernel_variants, shader_files, shader_sources};
 pub use pool::MemoryStats;
-pub use variants::{FAMILIES, MapVariant};
+pub use tune::{AdapterKey, CacheEntry, TuneOptions, Tuning, default_cache_path, tune};
+pub use variants::{FAMILIES, MapVariant, SizeClass};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -50,10 +52,13 @@ pub struct GpuOptions {
     /// 1 GiB, or the device's largest buffer if smaller, at least 64 MiB). With
     /// 0 every buffer is let go as soon as its last user drops it.
     pub pool_bytes: Option<u64>,
-    /// Run a kernel family in one variant, for every op and size: pairs of
-    /// (family, variant name), e.g. `("map", "wg256x4")` (`gpu::FAMILIES`,
-    /// `MapVariant::ALL`). Every variant gives the same results; an unknown
-    /// name is `Error::Options`.
+    /// Where the kernel variants come from: the tuning cache that `gpu-basics
+    /// tune` writes (default), another cache file, or the defaults.
+    pub tuning: Tuning,
+    /// Run a kernel family in one variant, for every op and size, whatever the
+    /// cache says: pairs of (family, variant name), e.g. `("map", "wg256x4")`
+    /// (`gpu::FAMILIES`, `MapVariant::ALL`). Every variant gives the same
+    /// results; an unknown name is `Error::Options`.
     pub pin_variants: Vec<(String, String)>,
 }
 
@@ -67,7 +72,7 @@ impl GpuOptions {
                 detail: detail.into(),
             })
         };
-        Choices::pinned(&self.pin_variants)?;
+        Choices::default().pin(&self.pin_variants)?;
         match (self.max_binding_bytes, self.max_workgroups_per_dimension) {
             (Some(b), _) if b < 16 => refuse(
                 "max_binding_bytes",
@@ -129,6 +134,10 @@ pub(crate) struct Inner {
     align_elems: usize,
     /// Which variant of each kernel family runs.
     choices: Choices,
+    /// What a tuning cache entry for this device is keyed by.
+    key: AdapterKey,
+    /// Where `choices` came from, for `Gpu::tuning`.
+    tuning: String,
 }
 
 /// Hardware first: discrete, integrated, virtual, other, then CPU (software).
@@ -288,7 +297,12 @@ impl Gpu {
             && info.subgroup_min_size == info.subgroup_max_size
             && info.subgroup_min_size.is_power_of_two()
             && info.subgroup_min_size <= 256;
-        let choices = Choices::pinned(&options.pin_variants)?;
+        let key = AdapterKey::of(&info);
+        let (choices, mut tuning) = tune::load(&options.tuning, &key);
+        let choices = choices.pin(&options.pin_variants)?;
+        if !options.pin_variants.is_empty() {
+            tuning += ", with pinned variants";
+        }
         let builder = kernels::Builder::new(device.clone(), subgroups);
         let adapter = AdapterSummary {
             is_software: info.device_type == wgpu::DeviceType::Cpu,
@@ -313,7 +327,7 @@ impl Gpu {
         for kernel in Kernel::all() {
             let runs = match kernel {
                 Kernel::Fixed(_) => true,
-                Kernel::Map(_, v) => v == choices.map,
+                Kernel::Map(_, v) => choices.picks().iter().any(|(_, p)| *p == v),
             };
             if runs {
                 rt.pipeline("Gpu::new", kernel)?;
@@ -329,17 +343,31 @@ impl Gpu {
                 window_elems: (window_bytes / 4) as usize,
                 align_elems: (align / 4) as usize,
                 choices,
+                key,
+                tuning,
             }),
         })
     }
 
-    /// The variant this context runs for kernel `family` (`gpu::FAMILIES`),
-    /// by name (`MapVariant::name`).
-    pub fn variant(&self, family: &str) -> Option<String> {
+    /// The variant this context runs for kernel `family` (`gpu::FAMILIES`) on
+    /// arrays of `len` elements, by name (`MapVariant::name`).
+    pub fn variant(&self, family: &str, len: usize) -> Option<String> {
         match family {
-            "map" => Some(self.inner.choices.map.name()),
+            "map" => Some(self.inner.choices.map_for(len).name()),
             _ => None,
         }
+    }
+
+    /// Every pick this context runs, as ("family/size class", variant name).
+    pub fn variants(&self) -> Vec<(String, String)> {
+        let picks = self.inner.choices.picks();
+        picks.into_iter().map(|(k, v)| (k, v.name())).collect()
+    }
+
+    /// Where the variants came from: the tuning cache (and which), or the
+    /// defaults and why (no cache, no entry for this adapter, unreadable).
+    pub fn tuning(&self) -> &str {
+        &self.inner.tuning
     }
 
     /// The adapter this context runs on.

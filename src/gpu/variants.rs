@@ -1,7 +1,8 @@
 //! The variants a kernel family can run as, and which one runs: each variant is
 //! correct on every shape the family accepts (tests/elementwise.rs runs every
-//! one), so picking one is a matter of speed only. `Choices` holds the picks:
-//! the family's default, unless `GpuOptions` pins another.
+//! one), so picking one is a matter of speed only. `Choices` holds the picks
+//! per size class: the defaults, or what `gpu-basics tune` measured on this
+//! adapter (src/gpu/tune.rs), unless `GpuOptions` pins another.
 //!
 //! Families so far: `map` (the elementwise ops: the unary ops and multiply).
 
@@ -56,35 +57,91 @@ impl MapVariant {
 /// and `gpu-basics info`.
 pub const FAMILIES: &[&str] = &["map"];
 
-/// Which variant each family runs.
+/// Sizes that may want different variants: few workgroups (where a wide
+/// invocation leaves the device idle) or many (where it saves scheduling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SizeClass {
+    /// Under 2^18 elements.
+    Small,
+    Large,
+}
+
+impl SizeClass {
+    pub const ALL: [SizeClass; 2] = [SizeClass::Small, SizeClass::Large];
+
+    pub fn of(len: usize) -> SizeClass {
+        if len < 1 << 18 {
+            SizeClass::Small
+        } else {
+            SizeClass::Large
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SizeClass::Small => "small",
+            SizeClass::Large => "large",
+        }
+    }
+}
+
+/// Which variant each family runs, per size class.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Choices {
-    pub map: MapVariant,
+    map: [MapVariant; 2],
 }
 
 impl Default for Choices {
     fn default() -> Self {
         Choices {
-            map: MapVariant::DEFAULT,
+            map: [MapVariant::DEFAULT; 2],
         }
     }
 }
 
 impl Choices {
-    /// The defaults with `pins` ((family, variant name) pairs) applied; an
-    /// unknown family or variant is `Error::Options`, listing the valid ones.
-    pub(crate) fn pinned(pins: &[(String, String)]) -> Result<Choices> {
-        let mut c = Choices::default();
+    pub(crate) fn map_for(&self, len: usize) -> MapVariant {
+        self.map[SizeClass::of(len) as usize]
+    }
+
+    /// Every (family, class) pick: `("map/small", variant)`, ...
+    pub(crate) fn picks(&self) -> Vec<(String, MapVariant)> {
+        SizeClass::ALL
+            .iter()
+            .map(|&c| (format!("map/{}", c.name()), self.map[c as usize]))
+            .collect()
+    }
+
+    /// Sets the pick named `key` (`map/small`) to the variant named `variant`;
+    /// false if either name is unknown.
+    pub(crate) fn set(&mut self, key: &str, variant: &str) -> bool {
+        let class = SizeClass::ALL
+            .into_iter()
+            .find(|c| key == format!("map/{}", c.name()));
+        match (class, MapVariant::from_name(variant)) {
+            (Some(c), Some(v)) => {
+                self.map[c as usize] = v;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `pins` ((family, variant name) pairs) applied over these choices, for
+    /// every size class; an unknown family or variant is `Error::Options`,
+    /// listing the valid ones.
+    pub(crate) fn pin(mut self, pins: &[(String, String)]) -> Result<Choices> {
         for (family, variant) in pins {
             match family.as_str() {
                 "map" => {
-                    c.map = MapVariant::from_name(variant).ok_or_else(|| Error::Options {
+                    let v = MapVariant::from_name(variant).ok_or_else(|| Error::Options {
                         option: "pin_variants",
                         detail: format!(
                             "map has no variant {variant:?}; variants: {}",
                             MapVariant::ALL.map(MapVariant::name).join(", ")
                         ),
-                    })?
+                    })?;
+                    self.map = [v; 2];
                 }
                 _ => {
                     return Err(Error::Options {
@@ -97,6 +154,6 @@ impl Choices {
                 }
             }
         }
-        Ok(c)
+        Ok(self)
     }
 }

@@ -113,11 +113,11 @@ impl Reduction {
 /// d for a sum of n terms (in the bound of the test files' headers), from each
 /// backend's algorithm:
 /// - naive accumulates in float64 (as the exercise's Python loops do): one rounding.
-/// - cpu (src/cpu.rs `reduce`, src/cpu/simd.rs `pair_sum`): 32 lanes, each adding
-///   at most 16 terms in order per leaf of 512; the leaves' lane vectors merged by
-///   a pairwise counter (ceil(log2(leaves)) + 1), the lanes by halves (5); chunks
-///   of 128 leaves joined by a tree (ceil(log2(chunks))): at most
-///   16 + 5 + 1 + ceil(log2(ceil(n / 512))). Adding a padding zero is exact.
+/// - cpu (src/cpu/reduce.rs `reduce`, src/cpu/simd/products.rs `pair_sum`): 32
+///   lanes, each adding at most 16 terms in order per leaf of 512; the leaves' lane
+///   vectors merged by a pairwise counter (ceil(log2(leaves)) + 1), the lanes by
+///   halves (5); chunks of 128 leaves joined by a tree (ceil(log2(chunks))): at
+///   most 16 + 5 + 1 + ceil(log2(ceil(n / 512))). Adding a padding zero is exact.
 /// - gpu (shaders/reduce.wgsl): with at most 1024 workgroups of 256 invocations each
 ///   reading vec4s, at most ceil(n / 2^20) sequential adds per lane, 2 over the vec4,
 ///   8 tree levels; then pass 2 over at most n / 1024 + (windows) partials: at most

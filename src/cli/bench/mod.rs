@@ -273,6 +273,7 @@ impl Run {
                 fraction_of_limit: None,
                 speedup_vs_naive: None,
                 speedup_vs_cpu: None,
+                variant: None,
             })
         };
         for b in &self.hosts {
@@ -321,6 +322,12 @@ impl Run {
                 .map_err(|e| e.to_string())?;
             let (secs, how) = measure_resident(cfg, g, op, &resident)?;
             push("gpu", how, secs);
+            if let Op::Unary(_) | Op::Multiply = op {
+                let variant = g.variant("map", elements as usize);
+                for r in rows.iter_mut().rev().take(2) {
+                    r.variant.clone_from(&variant);
+                }
+            }
         }
         Ok(())
     }

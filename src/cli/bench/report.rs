@@ -35,6 +35,9 @@ pub struct Row {
     pub fraction_of_limit: Option<f64>,
     pub speedup_vs_naive: Option<f64>,
     pub speedup_vs_cpu: Option<f64>,
+    /// The kernel variant a GPU row ran (`gpu-basics tune` picks them), for the
+    /// families that have variants.
+    pub variant: Option<String>,
 }
 
 /// A case not measured on a backend, and why.
@@ -114,18 +117,21 @@ pub(super) fn print_table(rows: &[Row], limits: &Limits, skipped: &[Skip], gpu: 
         }
     );
     println!(
-        "{:<20} {:<14} {:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "{:<20} {:<14} {:<24} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "op", "shape", "backend", "time", "GB/s", "GFLOP/s", "of limit", "vs naive", "vs cpu"
     );
     let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("-".to_string(), f);
     for r in rows {
-        let backend = if r.timing == "end_to_end" {
+        let mut backend = if r.timing == "end_to_end" {
             r.backend.clone()
         } else {
             format!("{} {}", r.backend, r.timing)
         };
+        if let Some(v) = &r.variant {
+            backend = format!("{backend} {v}");
+        }
         println!(
-            "{:<20} {:<14} {:<16} {:>10} {:>9.2} {:>9} {:>9} {:>9} {:>9}",
+            "{:<20} {:<14} {:<24} {:>10} {:>9.2} {:>9} {:>9} {:>9} {:>9}",
             r.op,
             format!("{:?}", r.shape),
             backend,
@@ -148,7 +154,7 @@ pub(super) fn print_table(rows: &[Row], limits: &Limits, skipped: &[Skip], gpu: 
 /// One line per row, with a header; empty cells for absent values.
 pub(super) fn csv(rows: &[Row]) -> String {
     let mut out = String::from(
-        "op,family,backend,timing,shape,elements,bytes,flops,median_s,gbps,gflops,fraction_of_limit,speedup_vs_naive,speedup_vs_cpu\n",
+        "op,family,backend,timing,shape,elements,bytes,flops,median_s,gbps,gflops,fraction_of_limit,speedup_vs_naive,speedup_vs_cpu,variant\n",
     );
     let opt = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x}"));
     for r in rows {
@@ -159,7 +165,7 @@ pub(super) fn csv(rows: &[Row]) -> String {
             .collect::<Vec<_>>()
             .join("x");
         out += &format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.op,
             r.family,
             r.backend,
@@ -173,7 +179,8 @@ pub(super) fn csv(rows: &[Row]) -> String {
             opt(r.gflops),
             opt(r.fraction_of_limit),
             opt(r.speedup_vs_naive),
-            opt(r.speedup_vs_cpu)
+            opt(r.speedup_vs_cpu),
+            r.variant.as_deref().unwrap_or("")
         );
     }
     out

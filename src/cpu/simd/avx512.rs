@@ -15,10 +15,11 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-use super::{
-    LANES, LEAF, exp, normalize_apply_inline, normalize_factor, normalize_finish,
-    with_tail_maxabs_sumsq,
+use super::exp;
+use super::normalize::{
+    normalize_apply_inline, normalize_factor, normalize_finish, with_tail_maxabs_sumsq,
 };
+use super::reduce::{LANES, LEAF};
 
 /// Loads 16 floats.
 #[target_feature(enable = "avx512f")]

@@ -1,0 +1,278 @@
+//! Autotuning: `tune` times every variant of each kernel family on this
+//! adapter, for each size class, and keeps the fastest in a cache file, one
+//! entry per (adapter, vendor and device id, driver, backend, crate version).
+//! A `Gpu` reads its entry when it is made (`GpuOptions::tuning`); it never
+//! tunes by itself, so no call pauses for it. A cache that cannot be read, or
+//! holds no entry for this adapter, leaves the defaults, and `Gpu::tuning`
+//! says so.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::kernels::MapOp;
+use super::variants::{Choices, MapVariant, SizeClass};
+use super::{Gpu, GpuArray};
+use crate::error::{Error, Result};
+
+/// Where a `Gpu` takes its variants from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Tuning {
+    /// The cache at `default_cache_path()`, if it has an entry for this adapter.
+    #[default]
+    Cache,
+    /// The cache at this path.
+    CacheAt(PathBuf),
+    /// The defaults, whatever any cache says.
+    Off,
+}
+
+/// `GPU_BASICS_TUNE_CACHE` if set, else `gpu-basics/tune.json` in the user's
+/// cache directory (`$XDG_CACHE_HOME`, else `~/.cache`; `~/Library/Caches` on
+/// macOS; `%LOCALAPPDATA%` on Windows). `None` if none of those is known.
+pub fn default_cache_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("GPU_BASICS_TUNE_CACHE") {
+        return Some(PathBuf::from(p));
+    }
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = if cfg!(windows) {
+        var("LOCALAPPDATA")
+    } else if cfg!(target_os = "macos") {
+        var("HOME").map(|h| h.join("Library/Caches"))
+    } else {
+        var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache")))
+    };
+    dir.map(|d| d.join("gpu-basics").join("tune.json"))
+}
+
+/// What a cache entry is for: a pick holds only on the same adapter, driver,
+/// API and crate version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdapterKey {
+    pub name: String,
+    pub vendor: u32,
+    pub device: u32,
+    pub driver: String,
+    pub driver_info: String,
+    pub backend: String,
+    pub crate_version: String,
+}
+
+impl AdapterKey {
+    pub(crate) fn of(info: &wgpu::AdapterInfo) -> AdapterKey {
+        AdapterKey {
+            name: info.name.clone(),
+            vendor: info.vendor,
+            device: info.device,
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+            backend: format!("{:?}", info.backend),
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct CacheFile {
+    format: u32,
+    entries: Vec<CacheEntry>,
+}
+
+/// One adapter's picks, and the timings they came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CacheEntry {
+    pub adapter: AdapterKey,
+    /// "kernel" (timestamp queries) or "wall" (wall clock of many dispatches).
+    pub timing: String,
+    /// ("map/small" -> "wg256x4", ...).
+    pub picks: BTreeMap<String, String>,
+    /// Seconds per call of every variant, summed over the family's ops:
+    /// ("map/small" -> ("wg64x1" -> s, ...)).
+    pub seconds: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+const FORMAT: u32 = 1;
+
+fn read_cache(path: &Path) -> std::result::Result<CacheFile, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let file: CacheFile = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    if file.format != FORMAT {
+        return Err(format!(
+            "format {} (this version reads {FORMAT})",
+            file.format
+        ));
+    }
+    Ok(file)
+}
+
+/// The choices for `key` under `tuning`, and a line saying where they came from.
+pub(crate) fn load(tuning: &Tuning, key: &AdapterKey) -> (Choices, String) {
+    let path = match tuning {
+        Tuning::Off => return (Choices::default(), "defaults (tuning off)".into()),
+        Tuning::CacheAt(p) => p.clone(),
+        Tuning::Cache => match default_cache_path() {
+            Some(p) => p,
+            None => return (Choices::default(), "defaults (no cache directory)".into()),
+        },
+    };
+    if !path.exists() {
+        let line = format!(
+            "defaults (no cache at {}; run `gpu-basics tune`)",
+            path.display()
+        );
+        return (Choices::default(), line);
+    }
+    let file = match read_cache(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            let line = format!("defaults (cache {} unreadable: {e})", path.display());
+            return (Choices::default(), line);
+        }
+    };
+    let Some(entry) = file.entries.iter().find(|e| e.adapter == *key) else {
+        let line = format!(
+            "defaults (cache {} has no entry for this adapter and driver)",
+            path.display()
+        );
+        return (Choices::default(), line);
+    };
+    let mut c = Choices::default();
+    for (k, v) in &entry.picks {
+        if !c.set(k, v) {
+            let line = format!(
+                "defaults (cache {}: unknown pick {k} = {v})",
+                path.display()
+            );
+            return (Choices::default(), line);
+        }
+    }
+    (c, format!("tuned (cache {})", path.display()))
+}
+
+/// How long `tune` times each variant.
+#[derive(Debug, Clone)]
+pub struct TuneOptions {
+    /// The cache to write (default: `default_cache_path()`).
+    pub cache: Option<PathBuf>,
+    /// The array length timed for each size class (default 2^16 and 2^22).
+    pub sizes: [usize; 2],
+    /// Each measurement repeats the op until it lasts this long (default 20 ms).
+    pub min_run_s: f64,
+}
+
+impl Default for TuneOptions {
+    fn default() -> Self {
+        TuneOptions {
+            cache: None,
+            sizes: [1 << 16, 1 << 22],
+            min_run_s: 0.02,
+        }
+    }
+}
+
+/// Seconds per call of `f` (resident work, then a wait for the device):
+/// device time from timestamp queries where the adapter has them ("kernel"),
+/// else wall clock over many calls and one wait ("wall"); the median of three.
+fn per_call(gpu: &Gpu, min_run_s: f64, f: &dyn Fn() -> Result<()>) -> Result<(f64, &'static str)> {
+    f()?;
+    gpu.sync()?;
+    let t = Instant::now();
+    f()?;
+    gpu.sync()?;
+    let one = t.elapsed().as_secs_f64().max(1e-7);
+    let reps = ((min_run_s / one).ceil() as usize).clamp(1, 10_000);
+    let (mut kernel, mut wall) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let t = Instant::now();
+        let device = gpu.time_device(|| (0..reps).try_for_each(|_| f()))?;
+        gpu.sync()?;
+        wall.push(t.elapsed().as_secs_f64() / reps as f64);
+        if let Some(d) = device {
+            kernel.push(d.as_secs_f64() / reps as f64);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Ok(if kernel.len() == 3 {
+        (median(kernel), "kernel")
+    } else {
+        (median(wall), "wall")
+    })
+}
+
+/// Times every `map` variant on every map op at each size class's length,
+/// picks the variant with the least total time per class, and writes this
+/// adapter's entry into the cache (other adapters' entries are kept; the file
+/// is replaced atomically). Returns the entry and the path written.
+pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
+    let path = match &options.cache {
+        Some(p) => p.clone(),
+        None => default_cache_path()
+            .ok_or_else(|| Error::gpu("tune", "no cache directory is known; name a cache file"))?,
+    };
+    let mut entry = CacheEntry {
+        adapter: gpu.inner.key.clone(),
+        timing: String::new(),
+        picks: BTreeMap::new(),
+        seconds: BTreeMap::new(),
+    };
+    for (class, &n) in SizeClass::ALL.iter().zip(&options.sizes) {
+        let key = format!("map/{}", class.name());
+        let data: Vec<f32> = (0..n).map(|i| (i % 2001) as f32 / 100.0 - 10.0).collect();
+        let x = gpu.upload(&ndarray::Array1::from(data))?;
+        let mut times = BTreeMap::new();
+        for v in MapVariant::ALL {
+            let mut total = 0.0;
+            for op in MapOp::all() {
+                let others: Vec<&GpuArray> = match op {
+                    MapOp::Multiply => vec![&x],
+                    MapOp::Unary(_) => vec![],
+                };
+                let (s, how) = per_call(gpu, options.min_run_s, &|| {
+                    x.map_variant(op.name(), op, &others, v).map(drop)
+                })?;
+                total += s;
+                entry.timing = how.to_string();
+            }
+            times.insert(v.name(), total);
+        }
+        let best = times
+            .iter()
+            .min_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(name, _)| name.clone())
+            .expect("at least one variant");
+        entry.picks.insert(key.clone(), best);
+        entry.seconds.insert(key, times);
+    }
+    write_entry(&path, &entry)?;
+    Ok((entry, path))
+}
+
+/// Replaces this adapter's entry in the cache at `path` (a missing or
+/// unreadable file starts afresh), through a temporary file and a rename, so
+/// a reader never sees half a file.
+fn write_entry(path: &Path, entry: &CacheEntry) -> Result<()> {
+    let io = |e: std::io::Error| Error::gpu("tune", format!("{}: {e}", path.display()));
+    let mut file = read_cache(path).unwrap_or_default();
+    file.format = FORMAT;
+    file.entries.retain(|e| e.adapter != entry.adapter);
+    file.entries.push(entry.clone());
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let text = serde_json::to_string_pretty(&file).map_err(|e| Error::gpu("tune", e))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
+}

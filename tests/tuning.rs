@@ -1,0 +1,148 @@
+//! The tuning cache (src/gpu/tune.rs) on the adapter at hand: `tune` writes an
+//! entry for this adapter whose picks a `Gpu` then runs; pins override it; a
+//! corrupt cache, another adapter's entry or `Tuning::Off` leave the defaults and
+//! say why; a second adapter's entry survives a retune; and a tuned context
+//! gives the default context's bits. (Every variant's correctness is
+//! tests/elementwise.rs `every_map_variant`; the timings here prove nothing
+//! about speed on a software adapter, only that a winner is picked and kept.)
+
+mod common;
+
+use std::path::Path;
+
+use common::{GpuCase, Outcome, fail, values};
+use gpu_basics::gpu::{CacheEntry, MapVariant, TuneOptions, tune};
+use gpu_basics::{Gpu, GpuOptions, Tuning, Unary};
+use ndarray::Array1;
+
+fn with(tuning: Tuning, pins: &[(&str, &str)]) -> gpu_basics::Result<Gpu> {
+    Gpu::with_options(GpuOptions {
+        tuning,
+        pin_variants: pins
+            .iter()
+            .map(|(f, v)| (f.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    })
+}
+
+fn entries(path: &Path) -> Result<Vec<CacheEntry>, common::Failed> {
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+    serde_json::from_value(v["entries"].clone()).map_err(|e| fail(e.to_string()))
+}
+
+fn quick(path: &Path) -> TuneOptions {
+    TuneOptions {
+        cache: Some(path.to_path_buf()),
+        sizes: [1000, 300_001],
+        min_run_s: 0.0005,
+    }
+}
+
+fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
+    let dir = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let path = dir.path().join("sub").join("tune.json");
+    let off = with(Tuning::Off, &[])?;
+    let (entry, written) = tune(&off, &quick(&path))?;
+    if written != path || entries(&path)?.len() != 1 {
+        return Err(fail(format!(
+            "wrote {written:?}, entries {:?}",
+            entries(&path)?
+        )));
+    }
+    if entry.adapter.name != off.adapter().name || entry.picks.len() != 2 {
+        return Err(fail(format!("entry {entry:?}")));
+    }
+    for (key, pick) in &entry.picks {
+        let times = &entry.seconds[key];
+        let best = times.iter().min_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        if MapVariant::from_name(pick).is_none() || times.len() != 9 || best != pick {
+            return Err(fail(format!("{key}: pick {pick}, times {times:?}")));
+        }
+    }
+    let tuned = with(Tuning::CacheAt(path.clone()), &[])?;
+    let picks: Vec<(String, String)> = entry.picks.clone().into_iter().collect();
+    let mut runs = tuned.variants();
+    runs.sort();
+    if runs != picks || !tuned.tuning().starts_with("tuned") {
+        return Err(fail(format!(
+            "runs {runs:?} ({}), picked {picks:?}",
+            tuned.tuning()
+        )));
+    }
+    // Any variant gives the same bits (the same function per element).
+    for n in [1000, 300_001] {
+        let x = Array1::from(values(n, 7, -20.0, 20.0));
+        for &op in Unary::ALL {
+            let a = tuned.upload(&x)?.unary(op)?.to_array()?;
+            let b = off.upload(&x)?.unary(op)?.to_array()?;
+            if a.iter().zip(&b).any(|(p, q)| p.to_bits() != q.to_bits()) {
+                return Err(fail(format!(
+                    "{op} at n = {n}: tuned and default bits differ"
+                )));
+            }
+        }
+    }
+    // A pin wins over the cache.
+    let pinned = with(Tuning::CacheAt(path.clone()), &[("map", "wg128x2")])?;
+    if pinned.variants().iter().any(|(_, v)| v != "wg128x2") || !pinned.tuning().contains("pinned")
+    {
+        return Err(fail(format!(
+            "pinned: {:?} ({})",
+            pinned.variants(),
+            pinned.tuning()
+        )));
+    }
+    Ok(())
+}
+
+fn caches_that_do_not_apply(_: &Gpu) -> Outcome {
+    let dir = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let defaults = |gpu: &Gpu, why: &str| -> Outcome {
+        let all_default = gpu
+            .variants()
+            .iter()
+            .all(|(_, v)| *v == MapVariant::DEFAULT.name());
+        if all_default && gpu.tuning().contains(why) {
+            Ok(())
+        } else {
+            Err(fail(format!(
+                "want defaults ({why}): {:?} ({})",
+                gpu.variants(),
+                gpu.tuning()
+            )))
+        }
+    };
+    let path = dir.path().join("tune.json");
+    defaults(&with(Tuning::CacheAt(path.clone()), &[])?, "no cache at")?;
+    std::fs::write(&path, "{ \"format\": 1, \"entries\": [").map_err(|e| fail(e.to_string()))?;
+    defaults(&with(Tuning::CacheAt(path.clone()), &[])?, "unreadable")?;
+    // Another adapter's entry: ours has a different name.
+    let off = with(Tuning::Off, &[])?;
+    let (mut entry, _) = tune(&off, &quick(&path))?;
+    entry.adapter.name = format!("not {}", entry.adapter.name);
+    let other = serde_json::json!({ "format": 1, "entries": [entry] });
+    std::fs::write(&path, other.to_string()).map_err(|e| fail(e.to_string()))?;
+    defaults(&with(Tuning::CacheAt(path.clone()), &[])?, "no entry")?;
+    defaults(&with(Tuning::Off, &[])?, "tuning off")?;
+    // Retuning keeps the other adapter's entry and adds ours.
+    tune(&off, &quick(&path))?;
+    let names: Vec<String> = entries(&path)?
+        .into_iter()
+        .map(|e| e.adapter.name)
+        .collect();
+    if names.len() != 2 || !names.contains(&off.adapter().name) {
+        return Err(fail(format!("entries after a retune: {names:?}")));
+    }
+    Ok(())
+}
+
+const GPU_CASES: &[GpuCase] = &[
+    ("tune_then_run_the_picks", tune_then_run_the_picks),
+    ("caches_that_do_not_apply", caches_that_do_not_apply),
+];
+
+fn main() {
+    common::run(&[], GPU_CASES);
+}
