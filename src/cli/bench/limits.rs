@@ -158,8 +158,9 @@ fn cpu_copy_gbps(quick: bool) -> (f64, usize) {
 }
 
 /// Multiply-adds over independent lanes (enough chains to cover the FMA latency on
-/// every port), written so the compiler vectorizes them.
-fn lanes<const N: usize>(iters: usize) -> f32 {
+/// every port), written so the compiler vectorizes them; fused where FMA (without
+/// FMA in the build, mul_add would be a libm call).
+fn lanes<const N: usize, const FMA: bool>(iters: usize) -> f32 {
     let mut acc = [0.0f32; N];
     let (m, a) = (
         std::hint::black_box(0.999_f32),
@@ -167,7 +168,7 @@ fn lanes<const N: usize>(iters: usize) -> f32 {
     );
     for _ in 0..iters {
         for v in acc.iter_mut() {
-            *v = v.mul_add(m, a);
+            *v = if FMA { v.mul_add(m, a) } else { *v * m + a };
         }
     }
     acc.iter().sum()
@@ -176,13 +177,13 @@ fn lanes<const N: usize>(iters: usize) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn lanes_avx2(iters: usize) -> f32 {
-    lanes::<64>(iters)
+    lanes::<64, true>(iters)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 fn lanes_avx512(iters: usize) -> f32 {
-    lanes::<128>(iters)
+    lanes::<128, true>(iters)
 }
 
 /// The widest multiply-add loop this CPU runs, and its name. The GEMM crates
@@ -203,21 +204,7 @@ fn peak_kernel() -> (fn(usize) -> f32, &'static str) {
             return (|n| unsafe { lanes_avx2(n) }, "AVX2 FMA");
         }
     }
-    // Without FMA in the build, mul_add would be a libm call: use mul + add.
-    fn plain(iters: usize) -> f32 {
-        let mut acc = [0.0f32; 64];
-        let (m, a) = (
-            std::hint::black_box(0.999_f32),
-            std::hint::black_box(0.001_f32),
-        );
-        for _ in 0..iters {
-            for v in acc.iter_mut() {
-                *v = *v * m + a;
-            }
-        }
-        acc.iter().sum()
-    }
-    (plain, "multiply + add (no FMA detected)")
+    (lanes::<64, false>, "multiply + add (no FMA detected)")
 }
 
 /// Arithmetic peak estimate: the widest multiply-add loop on every thread at once.
