@@ -36,6 +36,8 @@ only. Ops and the numpy each peer runs:
     sigmoid             1 / (1 + exp(-x))
     sigmoid_derivative  s = 1 / (1 + exp(-x)); s * (1 - s)
     multiply            x * y
+    tanh                np.tanh(x)
+    tanh_derivative     t = np.tanh(x); 1 - t * t
     relu                np.maximum(x, 0)
     relu_derivative     np.heaviside(x, 0)           (1 for x > 0, else 0; NaN kept)
     softmax             e = exp(x - max(x, axis=1)); e / sum(e, axis=1)
@@ -230,6 +232,27 @@ def peers(op, shape, rng, inputs=None):
             f = jax.jit(sd)
             jx = jnp.asarray(x)
             out["jax"] = lambda: f(jx).block_until_ready()
+    elif op == "tanh":
+        out["numpy"] = lambda: np.tanh(x)
+        if ne:
+            out["numexpr"] = lambda: ne.evaluate("tanh(x)", local_dict={"x": x})
+        if jax:
+            f = jax.jit(jnp.tanh)
+            jx = jnp.asarray(x)
+            out["jax"] = lambda: f(jx).block_until_ready()
+    elif op == "tanh_derivative":
+
+        def np_td():
+            t = np.tanh(x)
+            return 1 - t * t
+
+        out["numpy"] = np_td
+        if ne:
+            out["numexpr"] = lambda: ne.evaluate("1 - tanh(x) ** 2", local_dict={"x": x})
+        if jax:
+            f = jax.jit(lambda a: 1 - jnp.tanh(a) ** 2)
+            jx = jnp.asarray(x)
+            out["jax"] = lambda: f(jx).block_until_ready()
     elif op == "relu":
         out["numpy"] = lambda: np.maximum(x, 0)
         if ne:
@@ -336,6 +359,18 @@ def peers_into(op, shape, rng, inputs=None):
     elif op == "multiply":
         out["numpy"] = lambda: np.multiply(x, y, out=z)
         expr = "x * y"
+    elif op == "tanh":
+        out["numpy"] = lambda: np.tanh(x, out=z)
+        expr = "tanh(x)"
+    elif op == "tanh_derivative":
+
+        def np_td_into():
+            np.tanh(x, out=z)
+            np.multiply(z, z, out=z)
+            np.subtract(1, z, out=z)
+
+        out["numpy"] = np_td_into
+        expr = "1 - tanh(x) ** 2"
     elif op == "relu":
         out["numpy"] = lambda: np.maximum(x, 0, out=z)
         expr = "where(x > 0, x, 0)"
