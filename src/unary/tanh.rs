@@ -1,32 +1,21 @@
 //! tanh(x) and its derivative 1 - tanh(x)^2.
 //!
-//! With e = e^-2|x| in [0, 1] nothing overflows:
-//!   tanh(x)            = sign(x) (1 - e) / (1 + e)   for |x| >= 0.35
-//!   tanh(x)            = x + x^3 P(x^2)              below: the odd Taylor series to
-//!                        x^13 (the next term is 6e-10 of x at 0.35). Below 0.35,
-//!                        1 - e would cancel: it would carry the exp's error
-//!                        times e / (1 - e), which grows without bound near 0.
+//! With e = e^-2|x| in [0, 1] nothing overflows: tanh(x) = sign(x) (1 - e) / (1 + e).
+//! Near 0, 1 - e would cancel (carrying the exp's error times e / (1 - e), which
+//! grows without bound), so:
+//!   CPU: 1 - e as -expm1(-2|x|) (`cpu::simd::expm1`, no cancellation), giving
+//!        -m / (2 + m) everywhere.
+//!   GPU (WGSL has no expm1): below |x| = 0.35 the odd Taylor series to x^13
+//!        (the next term is 6e-10 of x at 0.35), x + x^3 P(x^2) with P's
+//!        coefficients -1/3, 2/15, -17/315, 62/2835, -1382/155925,
+//!        21844/6081075; above, (1 - e) / (1 + e).
 //!   tanh_derivative(x) = 4e / (1 + e)^2  (= 1 - tanh^2 = sech^2, without the
 //!                        cancellation once tanh rounds to 1 at |x| > 9); on the
 //!                        GPU as (2 e1)^2 / (1 + e1^2)^2 with e1 = e^-|x|, so that
 //!                        no intermediate is subnormal where the result is not
 
 use super::UnaryFn;
-use crate::cpu::simd::{exp, fma};
-
-/// Below this |x| the series is used.
-const SERIES_BELOW: f32 = 0.35;
-
-/// The Taylor coefficients of tanh(x) / x - 1 in x^2 (-1/3, 2/15, -17/315,
-/// 62/2835, -1382/155925, 21844/6081075), highest first for Horner's rule.
-const SERIES: [f32; 6] = [
-    0.003_592_128,
-    -0.008_863_236,
-    0.021_869_488,
-    -0.053_968_254,
-    0.133_333_34,
-    -0.333_333_34,
-];
+use crate::cpu::simd::{exp, expm1};
 
 pub(crate) struct Tanh;
 
@@ -64,23 +53,13 @@ fn op_tanh(v: vec4<f32>) -> vec4<f32> {
     ];
     const THREADS_FROM: usize = 1 << 14;
 
+    /// -m / (2 + m) with m = e^-2|x| - 1 from an expm1 that does not cancel
+    /// near 0 (so no series is needed, and no second polynomial per element);
+    /// the sign from x. NaN stays NaN through m.
     #[inline(always)]
     fn cpu<const FMA: bool>(x: f32) -> f32 {
-        let a = x.abs();
-        let e = exp::<FMA>(-2.0 * a);
-        let a2 = a * a;
-        let mut p = SERIES[0];
-        for &c in &SERIES[1..] {
-            p = fma::<FMA>(p, a2, c);
-        }
-        let series = fma::<FMA>(a * a2, p, a);
-        let t = if a < SERIES_BELOW {
-            series
-        } else {
-            (1.0 - e) / (1.0 + e)
-        };
-        // NaN stays NaN (both branches are NaN).
-        t.copysign(x)
+        let m = expm1::<FMA>(-2.0 * x.abs());
+        (-m / (2.0 + m)).copysign(x)
     }
 
     /// libm's tanhf.
