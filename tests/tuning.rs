@@ -51,7 +51,9 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
             entries(&path)?
         )));
     }
-    if entry.adapter.name != off.adapter().name || entry.picks.len() != 2 {
+    // One pick per map op (the unary ops and multiply) and size class.
+    let picks_wanted = 2 * (Unary::ALL.len() + 1);
+    if entry.adapter.name != off.adapter().name || entry.picks.len() != picks_wanted {
         return Err(fail(format!("entry {entry:?}")));
     }
     for (key, pick) in &entry.picks {

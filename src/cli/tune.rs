@@ -39,7 +39,7 @@ pub fn tune(args: &Args) -> Result<(), String> {
     }
     let (entry, path) = gpu::tune(&gpu, &options).map_err(|e| e.to_string())?;
     for (key, times) in &entry.seconds {
-        println!("{key} ({} timing, every map op summed):", entry.timing);
+        println!("{key} ({} timing):", entry.timing);
         for (variant, s) in times {
             let pick = if entry.picks.get(key) == Some(variant) {
                 "  <- pick"

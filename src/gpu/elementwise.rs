@@ -42,7 +42,7 @@ impl GpuArray {
     /// Runs an elementwise kernel whose inputs are `self` and `others` (same
     /// length), window by window, in the variant chosen for its length.
     fn map(&self, op: &'static str, map: MapOp, others: &[&GpuArray]) -> Result<GpuArray> {
-        let variant = self.gpu.inner.choices.map_for(self.len());
+        let variant = self.gpu.inner.choices.map_for(map, self.len());
         self.map_variant(op, map, others, variant)
     }
 

@@ -349,16 +349,14 @@ impl Gpu {
         })
     }
 
-    /// The variant this context runs for kernel `family` (`gpu::FAMILIES`) on
-    /// arrays of `len` elements, by name (`MapVariant::name`).
-    pub fn variant(&self, family: &str, len: usize) -> Option<String> {
-        match family {
-            "map" => Some(self.inner.choices.map_for(len).name()),
-            _ => None,
-        }
+    /// The variant this context runs for the op named `op` on arrays of `len`
+    /// elements, by name (`MapVariant::name`); `None` for ops without variants.
+    pub fn variant(&self, op: &str, len: usize) -> Option<String> {
+        let map = kernels::MapOp::all().find(|m| m.name() == op)?;
+        Some(self.inner.choices.map_for(map, len).name())
     }
 
-    /// Every pick this context runs, as ("family/size class", variant name).
+    /// Every pick this context runs, as ("family/op/size class", variant name).
     pub fn variants(&self) -> Vec<(String, String)> {
         let picks = self.inner.choices.picks();
         picks.into_iter().map(|(k, v)| (k, v.name())).collect()

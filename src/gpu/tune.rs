@@ -13,7 +13,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::kernels::MapOp;
-use super::variants::{Choices, MapVariant, SizeClass};
+use super::variants::{Choices, MapVariant, SizeClass, pick_key};
 use super::{Gpu, GpuArray};
 use crate::error::{Error, Result};
 
@@ -90,10 +90,9 @@ pub struct CacheEntry {
     pub adapter: AdapterKey,
     /// "kernel" (timestamp queries) or "wall" (wall clock of many dispatches).
     pub timing: String,
-    /// ("map/small" -> "wg256x4", ...).
+    /// ("map/sigmoid/small" -> "wg256x4", ...).
     pub picks: BTreeMap<String, String>,
-    /// Seconds per call of every variant, summed over the family's ops:
-    /// ("map/small" -> ("wg64x1" -> s, ...)).
+    /// Seconds per call of every variant: ("map/sigmoid/small" -> ("wg64x1" -> s, ...)).
     pub seconds: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
@@ -209,7 +208,7 @@ fn per_call(gpu: &Gpu, min_run_s: f64, f: &dyn Fn() -> Result<()>) -> Result<(f6
 }
 
 /// Times every `map` variant on every map op at each size class's length,
-/// picks the variant with the least total time per class, and writes this
+/// picks the fastest per op and class, and writes this
 /// adapter's entry into the cache (other adapters' entries are kept; the file
 /// is replaced atomically). Returns the entry and the path written.
 pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
@@ -224,33 +223,31 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
         picks: BTreeMap::new(),
         seconds: BTreeMap::new(),
     };
-    for (class, &n) in SizeClass::ALL.iter().zip(&options.sizes) {
-        let key = format!("map/{}", class.name());
+    for (&class, &n) in SizeClass::ALL.iter().zip(&options.sizes) {
         let data: Vec<f32> = (0..n).map(|i| (i % 2001) as f32 / 100.0 - 10.0).collect();
         let x = gpu.upload(&ndarray::Array1::from(data))?;
-        let mut times = BTreeMap::new();
-        for v in MapVariant::ALL {
-            let mut total = 0.0;
-            for op in MapOp::all() {
-                let others: Vec<&GpuArray> = match op {
-                    MapOp::Multiply => vec![&x],
-                    MapOp::Unary(_) => vec![],
-                };
+        for op in MapOp::all() {
+            let others: Vec<&GpuArray> = match op {
+                MapOp::Multiply => vec![&x],
+                MapOp::Unary(_) => vec![],
+            };
+            let mut times = BTreeMap::new();
+            for v in MapVariant::ALL {
                 let (s, how) = per_call(gpu, options.min_run_s, &|| {
                     x.map_variant(op.name(), op, &others, v).map(drop)
                 })?;
-                total += s;
+                times.insert(v.name(), s);
                 entry.timing = how.to_string();
             }
-            times.insert(v.name(), total);
+            let best = times
+                .iter()
+                .min_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(name, _)| name.clone())
+                .expect("at least one variant");
+            let key = pick_key(op, class);
+            entry.picks.insert(key.clone(), best);
+            entry.seconds.insert(key, times);
         }
-        let best = times
-            .iter()
-            .min_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(name, _)| name.clone())
-            .expect("at least one variant");
-        entry.picks.insert(key.clone(), best);
-        entry.seconds.insert(key, times);
     }
     write_entry(&path, &entry)?;
     Ok((entry, path))

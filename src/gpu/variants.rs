@@ -1,12 +1,20 @@
 //! The variants a kernel family can run as, and which one runs: each variant is
 //! correct on every shape the family accepts (tests/elementwise.rs runs every
 //! one), so picking one is a matter of speed only. `Choices` holds the picks
-//! per size class: the defaults, or what `gpu-basics tune` measured on this
+//! per op and size class: the defaults, or what `gpu-basics tune` measured on this
 //! adapter (src/gpu/tune.rs), unless `GpuOptions` pins another.
 //!
 //! Families so far: `map` (the elementwise ops: the unary ops and multiply).
 
+use std::collections::HashMap;
+
+use super::kernels::MapOp;
 use crate::error::{Error, Result};
+
+/// The cache's and `Gpu::variants`' name of a pick: `map/<op>/<class>`.
+pub(crate) fn pick_key(op: MapOp, class: SizeClass) -> String {
+    format!("map/{}/{}", op.name(), class.name())
+}
 
 /// How an elementwise kernel covers its array: `workgroup` invocations per
 /// workgroup, each handling `vec4s` vec4s a workgroup apart (so every step of
@@ -85,42 +93,47 @@ impl SizeClass {
     }
 }
 
-/// Which variant each family runs, per size class.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which variant each op runs, per size class (the family's default where
+/// nothing was picked).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Choices {
-    map: [MapVariant; 2],
-}
-
-impl Default for Choices {
-    fn default() -> Self {
-        Choices {
-            map: [MapVariant::DEFAULT; 2],
-        }
-    }
+    map: HashMap<(MapOp, SizeClass), MapVariant>,
 }
 
 impl Choices {
-    pub(crate) fn map_for(&self, len: usize) -> MapVariant {
-        self.map[SizeClass::of(len) as usize]
+    pub(crate) fn map_for(&self, op: MapOp, len: usize) -> MapVariant {
+        let class = SizeClass::of(len);
+        self.map
+            .get(&(op, class))
+            .copied()
+            .unwrap_or(MapVariant::DEFAULT)
     }
 
-    /// Every (family, class) pick: `("map/small", variant)`, ...
+    /// Every pick, as (`map/<op>/<class>`, variant), in op and class order.
     pub(crate) fn picks(&self) -> Vec<(String, MapVariant)> {
-        SizeClass::ALL
-            .iter()
-            .map(|&c| (format!("map/{}", c.name()), self.map[c as usize]))
-            .collect()
+        let mut out = Vec::new();
+        for op in MapOp::all() {
+            for c in SizeClass::ALL {
+                let v = self
+                    .map
+                    .get(&(op, c))
+                    .copied()
+                    .unwrap_or(MapVariant::DEFAULT);
+                out.push((pick_key(op, c), v));
+            }
+        }
+        out
     }
 
-    /// Sets the pick named `key` (`map/small`) to the variant named `variant`;
-    /// false if either name is unknown.
+    /// Sets the pick named `key` (`map/sigmoid/small`) to the variant named
+    /// `variant`; false if either name is unknown.
     pub(crate) fn set(&mut self, key: &str, variant: &str) -> bool {
-        let class = SizeClass::ALL
-            .into_iter()
-            .find(|c| key == format!("map/{}", c.name()));
-        match (class, MapVariant::from_name(variant)) {
-            (Some(c), Some(v)) => {
-                self.map[c as usize] = v;
+        let found = MapOp::all()
+            .flat_map(|op| SizeClass::ALL.map(|c| (op, c)))
+            .find(|&(op, c)| pick_key(op, c) == key);
+        match (found, MapVariant::from_name(variant)) {
+            (Some(k), Some(v)) => {
+                self.map.insert(k, v);
                 true
             }
             _ => false,
@@ -141,7 +154,11 @@ impl Choices {
                             MapVariant::ALL.map(MapVariant::name).join(", ")
                         ),
                     })?;
-                    self.map = [v; 2];
+                    for op in MapOp::all() {
+                        for c in SizeClass::ALL {
+                            self.map.insert((op, c), v);
+                        }
+                    }
                 }
                 _ => {
                     return Err(Error::Options {

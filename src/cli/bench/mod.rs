@@ -325,7 +325,7 @@ impl Run {
             let (secs, how) = measure_resident(cfg, g, op, &resident)?;
             push("gpu", how, secs);
             if let Op::Unary(_) | Op::Multiply = op {
-                let variant = g.variant("map", elements as usize);
+                let variant = g.variant(op.name(), elements as usize);
                 for r in rows.iter_mut().rev().take(2) {
                     r.variant.clone_from(&variant);
                 }
