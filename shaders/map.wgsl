@@ -13,7 +13,7 @@
 // of elements per dispatch (a window) and folds workgroup counts past 65,535
 // into a 2-D grid (src/gpu/runtime.rs). Every index is checked against n before
 // use. Bindings: the inputs (read), then out (read_write), all padded to whole
-// vec4s; `arrayLength(&out)` is the number of vec4s in this window.
+// vec4s; n, the shortest binding's arrayLength, is the number of vec4s in this window.
 
 /*BINDINGS*/
 
@@ -27,6 +27,10 @@ fn map(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let base = (wg.x + wg.y * nwg.x) * (WORKGROUP * VEC4S) + lid;
-    let n = arrayLength(&out);
+    // The shortest binding, min(arrayLength(&x0), ..., arrayLength(&out)): the
+    // host binds equal windows, so this is arrayLength(&out), but each input
+    // index is then checked against its own binding too, not only by the host's
+    // contract (docs/trusted-kernels-audit.md: sound without naga's clamping).
+    let n = /*LENGTH*/;
 /*STEPS*/
 }

@@ -149,8 +149,15 @@ fn map_source(op: MapOp, v: MapVariant) -> String {
             op.expr()
         );
     }
+    // n = min(arrayLength(&x0), ..., arrayLength(&out)): every binding's index
+    // is checked against that binding's own length.
+    let mut length = "arrayLength(&out)".to_string();
+    for b in 0..op.arity() {
+        length = format!("min(arrayLength(&x{b}), {length})");
+    }
     let module = MAP_WGSL
         .replace("/*BINDINGS*/", &bindings)
+        .replace("/*LENGTH*/", &length)
         .replace("/*WORKGROUP*/", &v.workgroup.to_string())
         .replace("/*VEC4S*/", &v.vec4s.to_string())
         .replace("/*STEPS*/\n", &steps);
