@@ -324,10 +324,11 @@ impl Gpu {
         );
         // Build what this Gpu will run now, so that a driver that rejects a
         // kernel fails here; other variants are built when first asked for.
+        let picked: Vec<MapVariant> = choices.picks().into_iter().map(|(_, v)| v).collect();
         for kernel in Kernel::all() {
             let runs = match kernel {
                 Kernel::Fixed(_) => true,
-                Kernel::Map(_, v) => choices.picks().iter().any(|(_, p)| *p == v),
+                Kernel::Map(_, v) => picked.contains(&v),
             };
             if runs {
                 rt.pipeline("Gpu::new", kernel)?;
