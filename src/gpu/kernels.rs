@@ -529,7 +529,13 @@ impl Builder {
             entry_point: Some(k.entry),
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants: k.constants,
-                ..Default::default()
+                // WebGPU zeroes workgroup memory at the start of every dispatch
+                // (on Metal and some Vulkan drivers by a loop in the kernel
+                // itself). No kernel reads a workgroup element it has not
+                // written earlier in the same dispatch (per kernel in
+                // docs/trusted-kernels-audit.md), so the zeroing buys nothing.
+                // A kernel that changes that must zero its own memory.
+                zero_initialize_workgroup_memory: false,
             },
             cache: None,
         });
