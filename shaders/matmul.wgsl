@@ -1,24 +1,30 @@
 // matmul: C (m x n) = A (m x k) * B (k x n), f32, row-major.
 //
+// A template: src/gpu/kernels.rs `matmul_source` writes one module per variant
+// (`MatmulVariant` in src/gpu/variants.rs) by filling in the tile constants
+// (placeholder TILE) and the unrolled bodies (STAGE, PRODUCT, STORE4 and
+// STORE1). Every variant accumulates each C element over k in the same
+// order (one fma per k, k ascending), so every variant gives the same bits.
+//
 // Algorithm: 2-D block tiling (siboehm's SGEMM kernel 5/6, the design TF.js,
 // ratchet and ggml-webgpu use in WGSL). Each workgroup computes one BM x BN tile
 // of C. It walks k in steps of BK: the invocations cooperatively stage a BM x BK
 // tile of A and a BK x BN tile of B in workgroup memory (vec4 loads from global
 // memory), then each invocation accumulates a TM x TN block of C in registers,
-// so every value read from workgroup memory feeds TM or TN multiply-adds.
-// A's tile is stored transposed (k-major), so an invocation's TM rows are TM
-// contiguous f32; B's tile is read as vec4s along n. An invocation's columns
-// are strided by WG_X vec4s, so neighbouring invocations read neighbouring vec4s
-// of B's tile (no bank conflicts) and write neighbouring vec4s of C (coalesced).
+// so every vec4 read from workgroup memory feeds TN or TM multiply-adds.
+// A's tile is stored transposed, four rows to a vec4 ([kk][row / 4]): an
+// invocation stages a 4 x 4 block of A (four vec4 loads along k, one per row),
+// transposes it in registers and writes four whole vec4s, so its TM rows at one
+// kk are TM / 4 vec4 reads. B's tile is read as vec4s along n. An invocation's
+// columns are strided by WG_X vec4s, so neighbouring invocations read
+// neighbouring vec4s of B's tile (no bank conflicts) and write neighbouring vec4s
+// of C (coalesced). The k step is written out BK times (no loop for the driver
+// to unroll or not), as are the staging loads and the stores.
 //
-// Tuning: the constants below are the knobs. BM = WG_Y * TM, BN = WG_X * TN.
-// Constraints: TM and TN multiples of 4, BK a multiple of 4, and BM * BK / 4 and
-// BK * BN / 4 multiples of WG_X * WG_Y (whole vec4 loads per invocation).
-// Workgroup memory is (BM + BN) * BK * 4 bytes (8 KiB now; WebGPU guarantees
-// 16 KiB). Defaults: 64 x 64 tiles, 4 x 4 per invocation, 256 invocations, BK 16:
-// portable. Big discrete GPUs usually prefer TM = TN = 8 (128 x 128 tiles,
-// 16 KiB), which doubles the multiply-adds per workgroup-memory read; measure
-// with `cargo bench --bench products -- matmul` before changing the default.
+// Knobs (per variant): WG_X x WG_Y invocations, TM x TN per invocation, BK.
+// BM = WG_Y * TM, BN = WG_X * TN. TM, TN and BK are multiples of 4; the tiles,
+// (BM + BN) * BK * 4 bytes, fit WebGPU's guaranteed 16 KiB of workgroup memory
+// and the invocations its 256.
 //
 // Edges: every shape is correct, not only multiples of the tile. Loads outside
 // A or B give 0 (so partial tiles add nothing), stores outside C are skipped;
@@ -32,10 +38,14 @@
 //
 // No two invocations write parts of one vector: WGSL (and MSL) let a write to
 // one component be a read-modify-write of the whole vec4, a race on Metal that
-// no Vulkan driver shows. So A's transposed tile is scalar (each invocation
-// writes single f32s), and the unaligned entry point writes C through `c1`, an
+// no Vulkan driver shows. So each vec4 of A's tile is written whole by one
+// invocation, and the unaligned entry point writes C through `c1`, an
 // array<f32> at the same binding (each entry point uses one of the two views;
 // the tile body returns its accumulators so that neither view is named in it).
+//
+// Workgroup memory is not zeroed by the pipeline: every element is written
+// before the barrier that precedes its reads (all BM / 4 x BK and BK x BN / 4
+// vec4s are staged each k step, zeros outside A, B and the k range).
 //
 // Long k: the host splits k into ranges of at most 16,384 per dispatch, each
 // adding into C (accumulate = 1 after the first). That keeps any one dispatch short
@@ -70,23 +80,17 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> c1: array<f32>;      // matmul_unaligned
 @group(0) @binding(3) var<uniform> p: Params;
 
-const WG_X: u32 = 16u; // invocations along n
-const WG_Y: u32 = 16u; // invocations along m
-const TM: u32 = 4u;    // rows of C per invocation
-const TN: u32 = 4u;    // columns of C per invocation
-const BK: u32 = 16u;   // depth of one k step
-
+/*TILE*/
 const BM: u32 = WG_Y * TM;
 const BN: u32 = WG_X * TN;
 const THREADS: u32 = WG_X * WG_Y;
 const TM4: u32 = TM / 4u;
 const TN4: u32 = TN / 4u;
 const BK4: u32 = BK / 4u;
+const BM4: u32 = BM / 4u;
 const BN4: u32 = BN / 4u;
-const A_LOADS: u32 = BM * BK4 / THREADS;
-const B_LOADS: u32 = BK * BN4 / THREADS;
 
-var<workgroup> a_tile: array<f32, BK * BM>;        // [kk][row]: A transposed
+var<workgroup> a_tile: array<vec4<f32>, BK * BM4>; // [kk][row / 4]: A transposed
 var<workgroup> b_tile: array<vec4<f32>, BK * BN4>; // [kk][col / 4]
 
 // A[row][k0 + col .. k0 + col + 4], zero outside A and this k range.
@@ -130,6 +134,33 @@ fn load_b(aligned: bool, row: u32, col: u32) -> vec4<f32> {
     return v;
 }
 
+// Stages block `blk` of A's tile: rows 4 r4 .. 4 r4 + 4 of the tile at k
+// columns 4 kq .. 4 kq + 4 of this k step, transposed into four whole vec4s.
+// Neighbouring invocations take neighbouring kq: each row's BK floats are read
+// by BK / 4 neighbours (coalesced).
+fn stage_a(aligned: bool, row0: u32, k0: u32, blk: u32) {
+    let r4 = blk / BK4;
+    let kq = blk % BK4;
+    let row = row0 + r4 * 4u;
+    let col = k0 + kq * 4u;
+    let v0 = load_a(aligned, row, col);
+    let v1 = load_a(aligned, row + 1u, col);
+    let v2 = load_a(aligned, row + 2u, col);
+    let v3 = load_a(aligned, row + 3u, col);
+    let at = kq * 4u * BM4 + r4;
+    a_tile[at] = vec4<f32>(v0.x, v1.x, v2.x, v3.x);
+    a_tile[at + BM4] = vec4<f32>(v0.y, v1.y, v2.y, v3.y);
+    a_tile[at + 2u * BM4] = vec4<f32>(v0.z, v1.z, v2.z, v3.z);
+    a_tile[at + 3u * BM4] = vec4<f32>(v0.w, v1.w, v2.w, v3.w);
+}
+
+// Stages vec4 `v` of B's tile: row v / BN4 of this k step, columns 4 (v % BN4) ...
+fn stage_b(aligned: bool, col0: u32, k0: u32, v: u32) {
+    let kk = v / BN4;
+    let nq = v % BN4;
+    b_tile[v] = load_b(aligned, k0 + kk, col0 + nq * 4u);
+}
+
 // C[row][col .. col + 4] = v (or += v), skipping what lies outside C. Aligned:
 // one whole vec4 per invocation. Unaligned: four f32 through the scalar view.
 fn store_c4(row: u32, col: u32, v: vec4<f32>) {
@@ -160,51 +191,23 @@ fn store_c1(row: u32, col: u32, v: vec4<f32>) {
     }
 }
 
-alias Acc = array<array<vec4<f32>, TN4>, TM>;
+// acc[r * TN4 + q]: C[row0 + ty * TM + r][col0 + (q * WG_X + tx) * 4 ..].
+alias Acc = array<vec4<f32>, TM * TN4>;
 
-// The accumulators of this invocation's TM x TN block of C; the caller stores
-// them, acc[r][q] at C[row0 + ty * TM + r][col0 + (q * WG_X + tx) * 4 ..].
+// The accumulators of this invocation's TM x TN block of C; the caller stores them.
 fn matmul_tile(aligned: bool, wid: u32, tx: u32, ty: u32) -> Acc {
     let row0 = (wid / p.tiles_n) * BM;
     let col0 = (wid % p.tiles_n) * BN;
     let t = ty * WG_X + tx;
+    let ar = ty * TM4; // this invocation's rows in a_tile's vec4s
     var acc: Acc;
-    var bv: array<vec4<f32>, TN4>;
 
     let k_tiles = (p.kc + BK - 1u) / BK;
     for (var kt = 0u; kt < k_tiles; kt++) {
         let k0 = kt * BK;
-        for (var l = 0u; l < A_LOADS; l++) {
-            let v = t + l * THREADS;
-            let r = v / BK4;
-            let kq = v % BK4;
-            let val = load_a(aligned, row0 + r, k0 + kq * 4u);
-            for (var i = 0u; i < 4u; i++) {
-                a_tile[(kq * 4u + i) * BM + r] = val[i];
-            }
-        }
-        for (var l = 0u; l < B_LOADS; l++) {
-            let v = t + l * THREADS;
-            let kk = v / BN4;
-            let nq = v % BN4;
-            b_tile[kk * BN4 + nq] = load_b(aligned, k0 + kk, col0 + nq * 4u);
-        }
+/*STAGE*/
         workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk++) {
-            for (var q = 0u; q < TN4; q++) {
-                bv[q] = b_tile[kk * BN4 + q * WG_X + tx];
-            }
-            for (var r4 = 0u; r4 < TM4; r4++) {
-                let at = kk * BM + (ty * TM4 + r4) * 4u;
-                let av = vec4<f32>(a_tile[at], a_tile[at + 1u], a_tile[at + 2u], a_tile[at + 3u]);
-                for (var q = 0u; q < TN4; q++) {
-                    acc[r4 * 4u][q] = fma(vec4<f32>(av.x), bv[q], acc[r4 * 4u][q]);
-                    acc[r4 * 4u + 1u][q] = fma(vec4<f32>(av.y), bv[q], acc[r4 * 4u + 1u][q]);
-                    acc[r4 * 4u + 2u][q] = fma(vec4<f32>(av.z), bv[q], acc[r4 * 4u + 2u][q]);
-                    acc[r4 * 4u + 3u][q] = fma(vec4<f32>(av.w), bv[q], acc[r4 * 4u + 3u][q]);
-                }
-            }
-        }
+/*PRODUCT*/
         workgroupBarrier();
     }
     return acc;
@@ -230,11 +233,7 @@ fn matmul(
         return;
     }
     let acc = matmul_tile(true, wid, lid.x, lid.y);
-    for (var r = 0u; r < TM; r++) {
-        for (var q = 0u; q < TN4; q++) {
-            store_c4(tile_row(wid, lid.y, r), tile_col(wid, lid.x, q), acc[r][q]);
-        }
-    }
+/*STORE4*/
 }
 
 @compute @workgroup_size(WG_X, WG_Y)
@@ -248,9 +247,5 @@ fn matmul_unaligned(
         return;
     }
     let acc = matmul_tile(false, wid, lid.x, lid.y);
-    for (var r = 0u; r < TM; r++) {
-        for (var q = 0u; q < TN4; q++) {
-            store_c1(tile_row(wid, lid.y, r), tile_col(wid, lid.x, q), acc[r][q]);
-        }
-    }
+/*STORE1*/
 }

@@ -15,7 +15,8 @@ use common::products::{
     check_matmul, check_matrix, int_matrix, int_vector, matmul64, matrix, product_depth,
 };
 use common::{BackendCase, GpuCase, Outcome, fail};
-use gpu_basics::{Backend, Cpu, Gpu};
+use gpu_basics::gpu::MatmulVariant;
+use gpu_basics::{Backend, Cpu, Gpu, GpuOptions};
 use ndarray::Array2;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -145,6 +146,69 @@ fn gpu_and_cpu_agree(gpu: &Gpu) -> Outcome {
     Ok(())
 }
 
+/// Every matmul variant, pinned in its own context with 1 MiB bindings and a
+/// grid of at most 3 x 3 workgroups (so A and C are split into row windows and
+/// the rows into several dispatches): shapes at each edge of the variant's
+/// tile (1, tile - 1, tile, tile + 1 in m, k and n; aligned and unaligned),
+/// several windows, and k past one dispatch's range (16,384), exact on small
+/// integers; on floats, the default variant's bits (every variant adds the
+/// same terms in the same order).
+fn every_matmul_variant(default: &Gpu) -> Outcome {
+    for v in MatmulVariant::ALL {
+        let gpu = Gpu::with_options(GpuOptions {
+            pin_variants: vec![("matmul".to_string(), v.name())],
+            max_binding_bytes: Some(1 << 20),
+            max_workgroups_per_dimension: Some(3),
+            ..Default::default()
+        })?;
+        // Kept to the end of the process, as in every_map_variant.
+        let gpu: &'static Gpu = Box::leak(Box::new(gpu));
+        for outputs in [1, 1 << 20] {
+            if gpu.variant("matmul", outputs) != Some(v.name()) {
+                let runs = gpu.variant("matmul", outputs);
+                return Err(fail(format!("pinned {} but runs {runs:?}", v.name())));
+            }
+        }
+        let (bm, bn, bk) = (v.bm() as usize, v.bn() as usize, v.bk as usize);
+        let shapes = [
+            (1, 1, 1),
+            (bm - 1, bk - 1, bn + 1),
+            (bm + 1, bk + 1, bn - 1),
+            (bm, bk, bn),
+            (bm + 1, bk + 4, bn + 4),
+            (2 * bm + 3, 3 * bk + 1, 2 * bn + 5),
+            // A (600 x 516) and C (600 x 2 bn + 4) span several 1 MiB windows.
+            (600, 516, 2 * bn + 4),
+            (3, 16_392, 8),
+            (2, 16_387, 5),
+        ];
+        for (i, &(m, k, n)) in shapes.iter().enumerate() {
+            let what = |e: common::Failed| {
+                let msg = e.message().unwrap_or("").to_string();
+                fail(format!("{} ({m}, {k}) x ({k}, {n}): {msg}", v.name()))
+            };
+            let seed = 300 + i as u64;
+            let (a, c) = (int_matrix(m, k, seed), int_matrix(k, n, seed + 1));
+            check_matmul(gpu, a.view(), c.view(), true).map_err(what)?;
+            let (a, c) = (matrix(m, k, seed), matrix(k, n, seed + 1));
+            let got = gpu.matmul(a.view(), c.view())?;
+            let want = default.matmul(a.view(), c.view())?;
+            let differ = got
+                .iter()
+                .zip(&want)
+                .any(|(x, y)| x.to_bits() != y.to_bits());
+            if differ {
+                let msg = format!(
+                    "bits differ from {}",
+                    default.variant("matmul", m * n).unwrap()
+                );
+                return Err(what(fail(msg)));
+            }
+        }
+    }
+    Ok(())
+}
+
 const CASES: &[BackendCase] = &[
     ("matmul_shapes", matmul_shapes),
     ("matmul_random_shapes", matmul_random_shapes),
@@ -152,7 +216,10 @@ const CASES: &[BackendCase] = &[
     ("matmul_long_k", matmul_long_k),
 ];
 
-const GPU_CASES: &[GpuCase] = &[("gpu_and_cpu_agree", gpu_and_cpu_agree)];
+const GPU_CASES: &[GpuCase] = &[
+    ("gpu_and_cpu_agree", gpu_and_cpu_agree),
+    ("every_matmul_variant", every_matmul_variant),
+];
 
 fn main() {
     common::run(CASES, GPU_CASES);

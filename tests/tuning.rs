@@ -3,7 +3,8 @@
 //! corrupt cache, another adapter's entry or `Tuning::Off` leave the defaults and
 //! say why; a second adapter's entry survives a retune; and a tuned context
 //! gives the default context's bits. (Every variant's correctness is
-//! tests/elementwise.rs `every_map_variant`; the timings here prove nothing
+//! tests/elementwise.rs `every_map_variant` and tests/matmul.rs
+//! `every_matmul_variant`; the timings here prove nothing
 //! about speed on a software adapter, only that a winner is picked and kept.)
 
 mod common;
@@ -11,8 +12,8 @@ mod common;
 use std::path::Path;
 
 use common::{GpuCase, Outcome, fail, values};
-use gpu_basics::gpu::{CacheEntry, MapVariant, TuneOptions, tune};
-use gpu_basics::{Gpu, GpuOptions, Tuning, Unary};
+use gpu_basics::gpu::{CacheEntry, MapVariant, MatmulVariant, TuneOptions, tune};
+use gpu_basics::{Backend, Gpu, GpuOptions, Tuning, Unary};
 use ndarray::Array1;
 
 fn with(tuning: Tuning, pins: &[(&str, &str)]) -> gpu_basics::Result<Gpu> {
@@ -36,6 +37,8 @@ fn quick(path: &Path) -> TuneOptions {
     TuneOptions {
         cache: Some(path.to_path_buf()),
         sizes: [1000, 300_001],
+        // 512^2 is the smallest large C (2^18 elements).
+        matmul_sizes: [24, 512],
         min_run_s: 0.0005,
     }
 }
@@ -51,15 +54,21 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
             entries(&path)?
         )));
     }
-    // One pick per map op (the unary ops and multiply) and size class.
-    let picks_wanted = 2 * (Unary::ALL.len() + 1);
+    // One pick per map op (the unary ops and multiply) and size class, and
+    // one per size class for matmul.
+    let picks_wanted = 2 * (Unary::ALL.len() + 1) + 2;
     if entry.adapter.name != off.adapter().name || entry.picks.len() != picks_wanted {
         return Err(fail(format!("entry {entry:?}")));
     }
     for (key, pick) in &entry.picks {
         let times = &entry.seconds[key];
         let best = times.iter().min_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
-        if MapVariant::from_name(pick).is_none() || times.len() != 9 || best != pick {
+        let known = if key.starts_with("matmul/") {
+            MatmulVariant::from_name(pick).is_some() && times.len() == MatmulVariant::ALL.len()
+        } else {
+            MapVariant::from_name(pick).is_some() && times.len() == MapVariant::ALL.len()
+        };
+        if !known || best != pick {
             return Err(fail(format!("{key}: pick {pick}, times {times:?}")));
         }
     }
@@ -86,10 +95,27 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
             }
         }
     }
-    // A pin wins over the cache.
-    let pinned = with(Tuning::CacheAt(path.clone()), &[("map", "wg128x2")])?;
-    if pinned.variants().iter().any(|(_, v)| v != "wg128x2") || !pinned.tuning().contains("pinned")
-    {
+    for (m, k, n) in [(24, 24, 24), (512, 40, 512)] {
+        let a = ndarray::Array2::from_shape_vec((m, k), values(m * k, 8, -2.0, 2.0)).unwrap();
+        let c = ndarray::Array2::from_shape_vec((k, n), values(k * n, 9, -2.0, 2.0)).unwrap();
+        let (x, y) = (
+            tuned.matmul(a.view(), c.view())?,
+            off.matmul(a.view(), c.view())?,
+        );
+        if x.iter().zip(&y).any(|(p, q)| p.to_bits() != q.to_bits()) {
+            return Err(fail(format!(
+                "matmul ({m}, {k}) x ({k}, {n}): tuned and default bits differ"
+            )));
+        }
+    }
+    // A pin wins over the cache, per family.
+    let pins = [("map", "wg128x2"), ("matmul", "128x128r8x8k8")];
+    let pinned = with(Tuning::CacheAt(path.clone()), &pins)?;
+    let wrong = pinned.variants().into_iter().any(|(key, v)| {
+        let family = key.split('/').next().unwrap_or("");
+        pins.iter().all(|&(f, pin)| f != family || v != pin)
+    });
+    if wrong || !pinned.tuning().contains("pinned") {
         return Err(fail(format!(
             "pinned: {:?} ({})",
             pinned.variants(),
@@ -102,10 +128,13 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
 fn caches_that_do_not_apply(_: &Gpu) -> Outcome {
     let dir = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
     let defaults = |gpu: &Gpu, why: &str| -> Outcome {
-        let all_default = gpu
-            .variants()
-            .iter()
-            .all(|(_, v)| *v == MapVariant::DEFAULT.name());
+        let all_default = gpu.variants().iter().all(|(key, v)| {
+            *v == if key.starts_with("matmul/") {
+                MatmulVariant::DEFAULT.name()
+            } else {
+                MapVariant::DEFAULT.name()
+            }
+        });
         if all_default && gpu.tuning().contains(why) {
             Ok(())
         } else {

@@ -35,6 +35,7 @@ pub fn tune(args: &Args) -> Result<(), String> {
     };
     if args.quick {
         options.sizes = [1 << 14, 1 << 18];
+        options.matmul_sizes = [128, 768];
         options.min_run_s = 0.005;
     }
     let (entry, path) = gpu::tune(&gpu, &options).map_err(|e| e.to_string())?;
@@ -46,7 +47,7 @@ pub fn tune(args: &Args) -> Result<(), String> {
             } else {
                 ""
             };
-            println!("  {variant:<8} {:>10.1} us{pick}", s * 1e6);
+            println!("  {variant:<14} {:>10.1} us{pick}", s * 1e6);
         }
     }
     println!("wrote {}", path.display());

@@ -2,7 +2,8 @@
 //! bindings); its pipeline is built on first use, or when the `Gpu` is made for
 //! the kernels it will run. The elementwise kernels are generated, one module
 //! per (op, variant), from shaders/map.wgsl and the op's definition
-//! (src/unary/); the others are listed in `KERNELS`.
+//! (src/unary/); the matmul kernels, one module per variant, from
+//! shaders/matmul.wgsl; the others are listed in `KERNELS`.
 //!
 //! Binding convention, the same in every shader: read-only storage inputs first
 //! (bindings 0..reads), then read-write outputs, then the uniform parameter block
@@ -11,7 +12,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use super::variants::MapVariant;
+use super::variants::{MapVariant, MatmulVariant};
 use crate::error::{Error, Result};
 use crate::unary::Unary;
 
@@ -68,6 +69,8 @@ impl MapOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Kernel {
     Map(MapOp, MapVariant),
+    /// A matmul variant; `aligned`: the vec4 entry point (k and n multiples of 4).
+    Matmul(MatmulVariant, bool),
     Fixed(KernelId),
 }
 
@@ -78,11 +81,17 @@ impl From<KernelId> for Kernel {
 }
 
 impl Kernel {
-    /// Every kernel: each map op in every variant, then `KERNELS`.
+    /// Every kernel: each map op in every variant, each matmul variant (both
+    /// entry points), then `KERNELS`.
     pub(crate) fn all() -> Vec<Kernel> {
         let maps = MapOp::all()
             .flat_map(|op| MapVariant::ALL.into_iter().map(move |v| Kernel::Map(op, v)));
-        maps.chain(KERNELS.iter().map(|k| k.id)).collect()
+        let matmuls = MatmulVariant::ALL
+            .into_iter()
+            .flat_map(|v| [Kernel::Matmul(v, true), Kernel::Matmul(v, false)]);
+        maps.chain(matmuls)
+            .chain(KERNELS.iter().map(|k| k.id))
+            .collect()
     }
 
     /// Its source, entry point and layout.
@@ -96,6 +105,21 @@ impl Kernel {
                 reads: op.arity(),
                 writes: 1,
                 uniform_bytes: 0,
+                constants: &[],
+            },
+            Kernel::Matmul(v, aligned) => KernelDesc {
+                id: self,
+                // Both entry points share the module.
+                module: Cow::Owned(format!("matmul.wgsl ({})", v.name())),
+                source: Cow::Owned(matmul_source(v)),
+                entry: if aligned {
+                    "matmul"
+                } else {
+                    "matmul_unaligned"
+                },
+                reads: 2,
+                writes: 1,
+                uniform_bytes: 48,
                 constants: &[],
             },
             Kernel::Fixed(k) => KERNELS[k as usize].clone(),
@@ -123,8 +147,6 @@ pub(crate) enum KernelId {
     ReducePartials,
     Outer,
     Matvec,
-    Matmul,
-    MatmulUnaligned,
 }
 
 const MAP_WGSL: &str = include_str!("../../shaders/map.wgsl");
@@ -166,6 +188,80 @@ fn map_source(op: MapOp, v: MapVariant) -> String {
         op.name(),
         op.functions()
     )
+}
+
+/// A matmul variant's module: the template with the variant's tile constants
+/// and its k step, staging loads and stores written out.
+fn matmul_source(v: MatmulVariant) -> String {
+    let tile = format!(
+        "const WG_X: u32 = {}u; // invocations along n\n\
+         const WG_Y: u32 = {}u; // invocations along m\n\
+         const TM: u32 = {}u;   // rows of C per invocation\n\
+         const TN: u32 = {}u;   // columns of C per invocation\n\
+         const BK: u32 = {}u;   // depth of one k step",
+        v.wg_x, v.wg_y, v.tm, v.tn, v.bk
+    );
+    let threads = v.wg_x * v.wg_y;
+    let (tm4, tn4, bm4, bn4) = (v.tm / 4, v.tn / 4, v.bm() / 4, v.bn() / 4);
+    // Staging: A's tile is bm/4 x bk/4 blocks of 4 x 4, B's bk x bn/4 vec4s,
+    // shared out over the invocations (a guard where they do not divide evenly).
+    let mut stage = String::new();
+    for (what, items, args) in [("a", bm4 * v.bk / 4, "row0"), ("b", v.bk * bn4, "col0")] {
+        for l in 0..items.div_ceil(threads) {
+            let call = format!("stage_{what}(aligned, {args}, k0, t + {}u);", l * threads);
+            if (l + 1) * threads <= items {
+                stage += &format!("        {call}\n");
+            } else {
+                stage += &format!(
+                    "        if t + {}u < {items}u {{\n            {call}\n        }}\n",
+                    l * threads
+                );
+            }
+        }
+    }
+    // One k step per kk: TN/4 vec4s of B, TM/4 of A, TM x TN/4 vec4 fmas.
+    let mut product = String::new();
+    for kk in 0..v.bk {
+        product += "        {\n";
+        for q in 0..tn4 {
+            product += &format!(
+                "            let b{q} = b_tile[{}u + tx];\n",
+                kk * bn4 + q * v.wg_x
+            );
+        }
+        for r4 in 0..tm4 {
+            product += &format!("            let a{r4} = a_tile[{}u + ar];\n", kk * bm4 + r4);
+        }
+        for r in 0..v.tm {
+            let lane = ["x", "y", "z", "w"][(r % 4) as usize];
+            for q in 0..tn4 {
+                let i = r * tn4 + q;
+                product += &format!(
+                    "            acc[{i}] = fma(vec4<f32>(a{}.{lane}), b{q}, acc[{i}]);\n",
+                    r / 4
+                );
+            }
+        }
+        product += "        }\n";
+    }
+    let mut store4 = String::new();
+    let mut store1 = String::new();
+    for r in 0..v.tm {
+        for q in 0..tn4 {
+            let at = format!(
+                "tile_row(wid, lid.y, {r}u), tile_col(wid, lid.x, {q}u), acc[{}]",
+                r * tn4 + q
+            );
+            store4 += &format!("    store_c4({at});\n");
+            store1 += &format!("    store_c1({at});\n");
+        }
+    }
+    MATMUL_WGSL
+        .replace("/*TILE*/", &tile)
+        .replace("/*STAGE*/\n", &stage)
+        .replace("/*PRODUCT*/\n", &product)
+        .replace("/*STORE4*/\n", &store4)
+        .replace("/*STORE1*/\n", &store1)
 }
 
 #[derive(Clone)]
@@ -312,14 +408,6 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     ),
     product(KernelId::Outer, "outer.wgsl", OUTER_WGSL, "outer", 16),
     product(KernelId::Matvec, "matvec.wgsl", MATVEC_WGSL, "matvec", 32),
-    product(KernelId::Matmul, "matmul.wgsl", MATMUL_WGSL, "matmul", 48),
-    product(
-        KernelId::MatmulUnaligned,
-        "matmul.wgsl",
-        MATMUL_WGSL,
-        "matmul_unaligned",
-        48,
-    ),
 ];
 
 // `KERNELS[id as usize]` is kernel `id`: checked when the crate compiles.
@@ -332,8 +420,8 @@ const _: () = {
         );
         i += 1;
     }
-    // ...and every id has an entry (MatmulUnaligned is the last variant).
-    assert!(KERNELS.len() == KernelId::MatmulUnaligned as usize + 1);
+    // ...and every id has an entry (Matvec is the last variant).
+    assert!(KERNELS.len() == KernelId::Matvec as usize + 1);
 };
 
 const REDUCE_WORKGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_workgroup.wgsl");
@@ -431,6 +519,7 @@ pub fn shader_files() -> Vec<&'static str> {
     files.dedup();
     files.extend([
         "map.wgsl",
+        "matmul.wgsl",
         "shared/elementwise.wgsl",
         "shared/reduce_workgroup.wgsl",
         "shared/reduce_subgroup.wgsl",

@@ -26,14 +26,14 @@ pub use array::GpuArray;
 pub use kernels::{KernelVariant, kernel_variants, shader_files, shader_sources};
 pub use pool::MemoryStats;
 pub use tune::{AdapterKey, CacheEntry, TuneOptions, Tuning, default_cache_path, tune};
-pub use variants::{FAMILIES, MapVariant, SizeClass};
+pub use variants::{FAMILIES, MapVariant, MatmulVariant, SizeClass};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::unary::Unary;
 use kernels::Kernel;
 use runtime::Runtime;
-use variants::Choices;
+use variants::{Choices, Variant};
 
 /// Knobs for `Gpu::with_options`. The defaults suit every use; the limits exist so
 /// tests can drive the splitting paths (several bindings per array, 2-D dispatch
@@ -324,11 +324,12 @@ impl Gpu {
         );
         // Build what this Gpu will run now, so that a driver that rejects a
         // kernel fails here; other variants are built when first asked for.
-        let picked: Vec<MapVariant> = choices.picks().into_iter().map(|(_, v)| v).collect();
+        let picked: Vec<Variant> = choices.picks().into_iter().map(|(_, v)| v).collect();
         for kernel in Kernel::all() {
             let runs = match kernel {
                 Kernel::Fixed(_) => true,
-                Kernel::Map(_, v) => picked.contains(&v),
+                Kernel::Map(_, v) => picked.contains(&Variant::Map(v)),
+                Kernel::Matmul(v, _) => picked.contains(&Variant::Matmul(v)),
             };
             if runs {
                 rt.pipeline("Gpu::new", kernel)?;
@@ -350,9 +351,13 @@ impl Gpu {
         })
     }
 
-    /// The variant this context runs for the op named `op` on arrays of `len`
-    /// elements, by name (`MapVariant::name`); `None` for ops without variants.
+    /// The variant this context runs for the op named `op` with an output of
+    /// `len` elements (for matmul, m x n), by name (`MapVariant::name`,
+    /// `MatmulVariant::name`); `None` for ops without variants.
     pub fn variant(&self, op: &str, len: usize) -> Option<String> {
+        if op == "matmul" {
+            return Some(self.inner.choices.matmul_for(len).name());
+        }
         let map = kernels::MapOp::all().find(|m| m.name() == op)?;
         Some(self.inner.choices.map_for(map, len).name())
     }

@@ -17,7 +17,8 @@ use bytemuck::{Pod, Zeroable};
 use ndarray::{ArrayD, IxDyn};
 
 use super::GpuArray;
-use super::kernels::KernelId;
+use super::kernels::{Kernel, KernelId};
+use super::variants::MatmulVariant;
 use crate::backend::{check_inner, check_same_len, dims};
 use crate::error::{Error, Result};
 
@@ -83,14 +84,12 @@ const REDUCE_MAX_GROUPS: usize = 1024;
 const MATVEC_ROWS: usize = 4;
 /// Elements per workgroup in outer.wgsl (64 invocations x one vec4).
 const OUTER_ELEMS: usize = 256;
-/// The output tile of matmul.wgsl: BM = WG_Y * TM rows, BN = WG_X * TN columns.
-/// Keep in sync with the constants at the top of the shader.
-const MATMUL_BM: usize = 64;
-const MATMUL_BN: usize = 64;
 /// Most of k one dispatch covers; longer products add into C over several.
-/// 1,024 k-steps of 16 keep a dispatch short (watchdogs such as Windows' TDR kill
-/// long ones) and each invocation under llvmpipe's 65,535 loop iterations, past
-/// which its loops silently stop. C's extra traffic is 2 m n floats per 16,384 k.
+/// At most 2,048 k-steps of 8 (1,024 of 16) keep a dispatch short (watchdogs
+/// such as Windows' TDR kill long ones) and each invocation under llvmpipe's
+/// 65,535 loop iterations, past which its loops silently stop. C's extra
+/// traffic is 2 m n floats per 16,384 k. The same for every variant, so every
+/// variant adds the same terms in the same order.
 const MATMUL_K_CHUNK: usize = 16_384;
 /// The same for matvec: at most 4,096 steps of each lane's loop per dispatch.
 const MATVEC_K_CHUNK: usize = 262_144;
@@ -210,6 +209,13 @@ impl GpuArray {
 
     /// `self` (A, m x k) times B (k x n). See [`crate::Backend::matmul`].
     pub fn matmul(&self, b: &GpuArray) -> Result<GpuArray> {
+        let outputs = self.shape.first().unwrap_or(&0) * b.shape.get(1).unwrap_or(&0);
+        let variant = self.gpu.inner.choices.matmul_for(outputs);
+        self.matmul_variant(b, variant)
+    }
+
+    /// `matmul` in the given variant (for `tune`, which times each).
+    pub(crate) fn matmul_variant(&self, b: &GpuArray, v: MatmulVariant) -> Result<GpuArray> {
         let op = "matmul";
         check_inner(op, &self.shape, &b.shape, 2)?;
         self.check_same_gpu(op, b)?;
@@ -242,15 +248,12 @@ impl GpuArray {
         let out = self.alloc_like(op, vec![m, n])?;
         // vec4 loads and stores need rows that start on a vec4: k and n multiples of 4
         // (window starts are multiples of the binding alignment, itself of 4).
-        let kernel = if k.is_multiple_of(4) && n.is_multiple_of(4) {
-            KernelId::Matmul
-        } else {
-            KernelId::MatmulUnaligned
-        };
+        let kernel = Kernel::Matmul(v, k.is_multiple_of(4) && n.is_multiple_of(4));
+        let (bm, bn) = (v.bm() as usize, v.bn() as usize);
         let rt = &self.gpu.inner.rt;
-        let tiles_n = n.div_ceil(MATMUL_BN);
+        let tiles_n = n.div_ceil(bn);
         // Rows per dispatch that the workgroup grid can hold.
-        let grid_rows = self.max_groups() / tiles_n * MATMUL_BM;
+        let grid_rows = self.max_groups() / tiles_n * bm;
         let mut row0 = 0;
         while row0 < m {
             let (wa, fit_a) = RowWindow::new(row0, k, window, align);
@@ -259,7 +262,7 @@ impl GpuArray {
             if rows == 0 {
                 return Err(self.rows_too_long(op, &b.shape));
             }
-            let tiles = rows.div_ceil(MATMUL_BM) * tiles_n;
+            let tiles = rows.div_ceil(bm) * tiles_n;
             for (k0, kc, accumulate) in k_chunks(k, MATMUL_K_CHUNK) {
                 let params = MatmulParams {
                     m: u32_of(rows),

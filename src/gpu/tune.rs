@@ -1,5 +1,5 @@
-//! Autotuning: `tune` times every variant of each kernel family on this
-//! adapter, for each size class, and keeps the fastest in a cache file, one
+//! Autotuning: `tune` times every variant of each kernel family (`map`,
+//! `matmul`) on this adapter, for each size class, and keeps the fastest in a cache file, one
 //! entry per (adapter, vendor and device id, driver, backend, crate version).
 //! A `Gpu` reads its entry when it is made (`GpuOptions::tuning`); it never
 //! tunes by itself, so no call pauses for it. A cache that cannot be read, or
@@ -13,7 +13,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::kernels::MapOp;
-use super::variants::{Choices, MapVariant, SizeClass, pick_key};
+use super::variants::{Choices, MapVariant, MatmulVariant, SizeClass, matmul_key, pick_key};
 use super::{Gpu, GpuArray};
 use crate::error::{Error, Result};
 
@@ -161,6 +161,9 @@ pub struct TuneOptions {
     pub cache: Option<PathBuf>,
     /// The array length timed for each size class (default 2^16 and 2^22).
     pub sizes: [usize; 2],
+    /// The side of the square matmul timed for each size class (default 256
+    /// and 2048; a C under 2^18 elements is small).
+    pub matmul_sizes: [usize; 2],
     /// Each measurement repeats the op until it lasts this long (default 20 ms).
     pub min_run_s: f64,
 }
@@ -170,6 +173,7 @@ impl Default for TuneOptions {
         TuneOptions {
             cache: None,
             sizes: [1 << 16, 1 << 22],
+            matmul_sizes: [256, 2048],
             min_run_s: 0.02,
         }
     }
@@ -207,7 +211,17 @@ fn per_call(gpu: &Gpu, min_run_s: f64, f: &dyn Fn() -> Result<()>) -> Result<(f6
     })
 }
 
+/// The fastest of `times` (variant name -> seconds per call).
+fn fastest(times: &BTreeMap<String, f64>) -> String {
+    times
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(name, _)| name.clone())
+        .expect("at least one variant")
+}
+
 /// Times every `map` variant on every map op at each size class's length,
+/// and every `matmul` variant on a square product of each class's side,
 /// picks the fastest per op and class, and writes this
 /// adapter's entry into the cache (other adapters' entries are kept; the file
 /// is replaced atomically). Returns the entry and the path written.
@@ -239,15 +253,32 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
                 times.insert(v.name(), s);
                 entry.timing = how.to_string();
             }
-            let best = times
-                .iter()
-                .min_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(name, _)| name.clone())
-                .expect("at least one variant");
             let key = pick_key(op, class);
-            entry.picks.insert(key.clone(), best);
+            entry.picks.insert(key.clone(), fastest(&times));
             entry.seconds.insert(key, times);
         }
+    }
+    for (&class, &side) in SizeClass::ALL.iter().zip(&options.matmul_sizes) {
+        if SizeClass::of(side * side) != class {
+            return Err(Error::Options {
+                option: "matmul_sizes",
+                detail: format!("{side} x {side} is not a {} matmul", class.name()),
+            });
+        }
+        let data: Vec<f32> = (0..side * side).map(|i| (i % 17) as f32 - 8.0).collect();
+        let a =
+            gpu.upload(&ndarray::Array2::from_shape_vec((side, side), data).expect("side^2"))?;
+        let mut times = BTreeMap::new();
+        for v in MatmulVariant::ALL {
+            let (s, how) = per_call(gpu, options.min_run_s, &|| {
+                a.matmul_variant(&a, v).map(drop)
+            })?;
+            times.insert(v.name(), s);
+            entry.timing = how.to_string();
+        }
+        let key = matmul_key(class);
+        entry.picks.insert(key.clone(), fastest(&times));
+        entry.seconds.insert(key, times);
     }
     write_entry(&path, &entry)?;
     Ok((entry, path))

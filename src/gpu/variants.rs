@@ -4,7 +4,8 @@
 //! per op and size class: the defaults, or what `gpu-basics tune` measured on this
 //! adapter (src/gpu/tune.rs), unless `GpuOptions` pins another.
 //!
-//! Families so far: `map` (the elementwise ops: the unary ops and multiply).
+//! Families so far: `map` (the elementwise ops: the unary ops and multiply) and
+//! `matmul` (the tiles of shaders/matmul.wgsl).
 
 use std::collections::HashMap;
 
@@ -61,15 +62,127 @@ impl MapVariant {
     }
 }
 
+/// How a matmul kernel tiles C (shaders/matmul.wgsl): `wg_x` x `wg_y`
+/// invocations per workgroup, each accumulating `tm` x `tn` values of C, over
+/// k steps of `bk`. Each workgroup computes a `wg_y * tm` x `wg_x * tn` tile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MatmulVariant {
+    pub wg_x: u32,
+    pub wg_y: u32,
+    pub tm: u32,
+    pub tn: u32,
+    pub bk: u32,
+}
+
+const fn mm(wg_x: u32, wg_y: u32, tm: u32, tn: u32, bk: u32) -> MatmulVariant {
+    MatmulVariant {
+        wg_x,
+        wg_y,
+        tm,
+        tn,
+        bk,
+    }
+}
+
+impl MatmulVariant {
+    /// 64 x 64 tiles, 4 x 4 per invocation, k steps of 16: portable (8 KiB of
+    /// workgroup memory, 256 invocations), and what the crate ran before variants.
+    pub const DEFAULT: MatmulVariant = mm(16, 16, 4, 4, 16);
+
+    /// Every variant: register blocks of 4 x 4, 4 x 8, 8 x 4 and 8 x 8, tiles of
+    /// 32 to 128 on a side, k steps of 8 and 16. Each fits WebGPU's guaranteed
+    /// limits (256 invocations, 16 KiB of workgroup memory).
+    pub const ALL: [MatmulVariant; 8] = [
+        MatmulVariant::DEFAULT,
+        mm(16, 16, 4, 4, 8),
+        mm(8, 8, 4, 4, 16),
+        mm(16, 16, 4, 8, 16),
+        mm(16, 16, 8, 4, 16),
+        mm(16, 8, 8, 8, 16),
+        mm(16, 16, 8, 8, 8),
+        mm(16, 16, 8, 8, 16),
+    ];
+
+    /// Rows of C per workgroup.
+    pub fn bm(self) -> u32 {
+        self.wg_y * self.tm
+    }
+
+    /// Columns of C per workgroup.
+    pub fn bn(self) -> u32 {
+        self.wg_x * self.tn
+    }
+
+    /// Bytes of workgroup memory: the tiles of A (bm x bk) and B (bk x bn).
+    pub fn workgroup_bytes(self) -> u32 {
+        (self.bm() + self.bn()) * self.bk * 4
+    }
+
+    /// `<bm>x<bn>r<tm>x<tn>k<bk>`, e.g. `64x64r4x4k16`.
+    pub fn name(self) -> String {
+        format!(
+            "{}x{}r{}x{}k{}",
+            self.bm(),
+            self.bn(),
+            self.tm,
+            self.tn,
+            self.bk
+        )
+    }
+
+    pub fn from_name(name: &str) -> Option<MatmulVariant> {
+        MatmulVariant::ALL.into_iter().find(|v| v.name() == name)
+    }
+}
+
+// Every variant within WebGPU's guaranteed limits, with whole vec4s everywhere.
+const _: () = {
+    let mut i = 0;
+    while i < MatmulVariant::ALL.len() {
+        let v = MatmulVariant::ALL[i];
+        assert!(v.wg_x * v.wg_y <= 256);
+        assert!(v.tm.is_multiple_of(4) && v.tn.is_multiple_of(4) && v.bk.is_multiple_of(4));
+        assert!((v.wg_y * v.tm + v.wg_x * v.tn) * v.bk * 4 <= 16384);
+        i += 1;
+    }
+};
+
+/// One variant of some family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Variant {
+    Map(MapVariant),
+    Matmul(MatmulVariant),
+}
+
+impl Variant {
+    pub(crate) fn name(self) -> String {
+        match self {
+            Variant::Map(v) => v.name(),
+            Variant::Matmul(v) => v.name(),
+        }
+    }
+}
+
 /// The kernel families and their variant names, for `GpuOptions::pin_variants`
 /// and `gpu-basics info`.
-pub const FAMILIES: &[&str] = &["map"];
+pub const FAMILIES: &[&str] = &["map", "matmul"];
+
+/// The names of a family's variants.
+fn variant_names(family: &str) -> Option<Vec<String>> {
+    match family {
+        "map" => Some(MapVariant::ALL.map(MapVariant::name).to_vec()),
+        "matmul" => Some(MatmulVariant::ALL.map(MatmulVariant::name).to_vec()),
+        _ => None,
+    }
+}
 
 /// Sizes that may want different variants: few workgroups (where a wide
-/// invocation leaves the device idle) or many (where it saves scheduling).
+/// invocation or a big tile leaves the device idle) or many (where it saves
+/// scheduling and memory traffic). Measured in elements of the output: the
+/// array for `map`, C (m x n) for `matmul`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SizeClass {
-    /// Under 2^18 elements.
+    /// Under 2^18 elements (a 512 x 512 C: 16 workgroups of 128 x 128 tiles).
     Small,
     Large,
 }
@@ -98,6 +211,12 @@ impl SizeClass {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Choices {
     map: HashMap<(MapOp, SizeClass), MapVariant>,
+    matmul: HashMap<SizeClass, MatmulVariant>,
+}
+
+/// The cache's and `Gpu::variants`' name of the matmul pick: `matmul/<class>`.
+pub(crate) fn matmul_key(class: SizeClass) -> String {
+    format!("matmul/{}", class.name())
 }
 
 impl Choices {
@@ -109,8 +228,17 @@ impl Choices {
             .unwrap_or(MapVariant::DEFAULT)
     }
 
-    /// Every pick, as (`map/<op>/<class>`, variant), in op and class order.
-    pub(crate) fn picks(&self) -> Vec<(String, MapVariant)> {
+    /// The matmul variant for a C of `outputs` elements.
+    pub(crate) fn matmul_for(&self, outputs: usize) -> MatmulVariant {
+        self.matmul
+            .get(&SizeClass::of(outputs))
+            .copied()
+            .unwrap_or(MatmulVariant::DEFAULT)
+    }
+
+    /// Every pick, as (key, variant): `map/<op>/<class>` in op and class
+    /// order, then `matmul/<class>`.
+    pub(crate) fn picks(&self) -> Vec<(String, Variant)> {
         let mut out = Vec::new();
         for op in MapOp::all() {
             for c in SizeClass::ALL {
@@ -119,15 +247,32 @@ impl Choices {
                     .get(&(op, c))
                     .copied()
                     .unwrap_or(MapVariant::DEFAULT);
-                out.push((pick_key(op, c), v));
+                out.push((pick_key(op, c), Variant::Map(v)));
             }
+        }
+        for c in SizeClass::ALL {
+            let v = self
+                .matmul
+                .get(&c)
+                .copied()
+                .unwrap_or(MatmulVariant::DEFAULT);
+            out.push((matmul_key(c), Variant::Matmul(v)));
         }
         out
     }
 
-    /// Sets the pick named `key` (`map/sigmoid/small`) to the variant named
-    /// `variant`; false if either name is unknown.
+    /// Sets the pick named `key` (`map/sigmoid/small`, `matmul/large`) to the
+    /// variant named `variant`; false if either name is unknown.
     pub(crate) fn set(&mut self, key: &str, variant: &str) -> bool {
+        if let Some(c) = SizeClass::ALL.into_iter().find(|&c| matmul_key(c) == key) {
+            return match MatmulVariant::from_name(variant) {
+                Some(v) => {
+                    self.matmul.insert(c, v);
+                    true
+                }
+                None => false,
+            };
+        }
         let found = MapOp::all()
             .flat_map(|op| SizeClass::ALL.map(|c| (op, c)))
             .find(|&(op, c)| pick_key(op, c) == key);
@@ -141,34 +286,37 @@ impl Choices {
     }
 
     /// `pins` ((family, variant name) pairs) applied over these choices, for
-    /// every size class; an unknown family or variant is `Error::Options`,
-    /// listing the valid ones.
+    /// every op and size class; an unknown family or variant is
+    /// `Error::Options`, listing the valid ones.
     pub(crate) fn pin(mut self, pins: &[(String, String)]) -> Result<Choices> {
         for (family, variant) in pins {
-            match family.as_str() {
-                "map" => {
-                    let v = MapVariant::from_name(variant).ok_or_else(|| Error::Options {
-                        option: "pin_variants",
-                        detail: format!(
-                            "map has no variant {variant:?}; variants: {}",
-                            MapVariant::ALL.map(MapVariant::name).join(", ")
-                        ),
-                    })?;
-                    for op in MapOp::all() {
-                        for c in SizeClass::ALL {
-                            self.map.insert((op, c), v);
-                        }
-                    }
-                }
-                _ => {
-                    return Err(Error::Options {
-                        option: "pin_variants",
-                        detail: format!(
-                            "no kernel family {family:?}; families: {}",
-                            FAMILIES.join(", ")
-                        ),
-                    });
-                }
+            let Some(names) = variant_names(family) else {
+                return Err(Error::Options {
+                    option: "pin_variants",
+                    detail: format!(
+                        "no kernel family {family:?}; families: {}",
+                        FAMILIES.join(", ")
+                    ),
+                });
+            };
+            if !names.contains(variant) {
+                return Err(Error::Options {
+                    option: "pin_variants",
+                    detail: format!(
+                        "{family} has no variant {variant:?}; variants: {}",
+                        names.join(", ")
+                    ),
+                });
+            }
+            let keys: Vec<String> = self
+                .picks()
+                .into_iter()
+                .map(|(k, _)| k)
+                .filter(|k| k.starts_with(&format!("{family}/")))
+                .collect();
+            for key in keys {
+                let set = self.set(&key, variant);
+                debug_assert!(set, "{key} = {variant}");
             }
         }
         Ok(self)

@@ -324,8 +324,9 @@ impl Run {
                 .map_err(|e| e.to_string())?;
             let (secs, how) = measure_resident(cfg, g, op, &resident)?;
             push("gpu", how, secs);
-            if let Op::Unary(_) | Op::Multiply = op {
-                let variant = g.variant(op.name(), elements as usize);
+            if let Op::Unary(_) | Op::Multiply | Op::Matmul = op {
+                // Variants are picked by the output's size.
+                let variant = g.variant(op.name(), output_elems as usize);
                 for r in rows.iter_mut().rev().take(2) {
                     r.variant.clone_from(&variant);
                 }
