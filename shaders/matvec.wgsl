@@ -1,27 +1,42 @@
 // matvec: y (m) = W (m x k) * x (k), f32, W row-major: the exercise's "general dot".
 //
-// Algorithm: memory-bound, so the goal is one coalesced pass over W. A workgroup
-// of 256 invocations takes ROWS = 4 rows; each row gets a team of 64 invocations
-// that stride along it, so a team reads 1 KiB of contiguous W per step (vec4 loads
-// when k % 4 == 0). Each invocation keeps a running sum, then the team sums its 64
-// values with a tree in workgroup memory. x (read once per row, from cache) and
-// the row order are fixed, so results are deterministic. Not a matmul with n = 1:
-// a 64 x 64 matmul tile would leave 63 of every 64 columns of work idle.
+// A template: src/gpu/kernels.rs `matvec_source` writes one module per variant
+// (`MatvecVariant` in src/gpu/variants.rs) by filling in LANES (placeholder
+// TEAM) and writing out the team's reduction tree (placeholder TREE).
+//
+// Algorithm: memory-bound, so the goal is one coalesced pass over W with enough
+// workgroups to keep the device busy. A workgroup of 256 invocations takes
+// ROWS = 256 / LANES rows; each row gets a team of LANES invocations that stride
+// along it, so a team reads LANES * 16 contiguous bytes of W per step (vec4
+// loads when k % 4 == 0). Each invocation keeps a running sum, then the team
+// sums its LANES values with a tree in workgroup memory. Not a matmul with
+// n = 1: a 64 x 64 matmul tile would leave 63 of every 64 columns of work idle.
+//
+// Split k: when m is small (few rows, few workgroups) the host also splits each
+// row into `splits` segments of `seg` elements (a multiple of 4): workgroup
+// (g, s) sums segment s of its rows into partials[s * m + row] (the y binding
+// is then the partials buffer), and `matvec_merge` adds each row's partials in
+// order s = 0, 1, ... into y. With splits = 1, seg = kc and y is y.
+// Every order is fixed by the shape and the variant, so results are
+// deterministic; another variant (another LANES) may change the last bits.
 //
 // Long rows: the host splits k into ranges of at most 262,144 per dispatch, each
-// adding into y (accumulate = 1 after the first), so no lane loops more than 4,096
-// times: llvmpipe stops any invocation's loops after 65,535 iterations in all.
+// adding into y (accumulate = 1 after the first), so no lane loops more than
+// 8,192 times: llvmpipe stops any invocation's loops after 65,535 iterations.
 //
-// Error: a product passes through ceil(k / 256) sequential fma steps in its lane
-// (k / 64 when k % 4 != 0), 2 adds over the vec4's lanes and 6 tree levels.
+// Error: a product passes through at most ceil(seg / LANES) sequential fma steps
+// in its lane, 2 adds over the vec4's lanes, log2(LANES) tree levels and
+// `splits` merge adds: fewer than k + 8 in all.
 //
 // Bindings: 0 = W (read, a window of whole rows starting w_off elements in),
-// 1 = x (read, whole), 2 = y (read_write, f32, a window starting y_off elements in),
-// 3 = params. Workgroups: ceil(m / 4), linear id rebuilt from the 2-D grid.
+// 1 = x (read, whole), 2 = y (read_write, f32, a window starting y_off elements
+// in; or the partials), 3 = params. matvec_merge: 0 = partials, 2 = y (1 is not
+// read). Workgroups: ceil(m / ROWS) * splits, linear id rebuilt from the 2-D
+// grid, the row group fastest.
 
 // Rust twin: MatvecParams in src/gpu/products.rs (keep in sync).
 struct Params {
-    m: u32,       // rows in this window
+    m: u32,          // rows in this window
     k: u32,
     w_off: u32,
     y_off: u32,
@@ -29,6 +44,10 @@ struct Params {
     k0: u32,         // this dispatch's range of k: k0 .. k0 + kc
     kc: u32,
     accumulate: u32, // 1: add to y (a later k range); 0: overwrite y
+    splits: u32,     // segments per row (1: no split)
+    seg: u32,        // elements per segment, a multiple of 4 (the last may be short)
+    pad0: u32,
+    pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> w: array<vec4<f32>>;
@@ -39,10 +58,19 @@ struct Params {
 @group(0) @binding(3) var<uniform> p: Params;
 
 const WG: u32 = 256u;
-const ROWS: u32 = 4u;
-const LANES: u32 = WG / ROWS;
+/*TEAM*/
+const ROWS: u32 = WG / LANES;
 
 var<workgroup> sums: array<f32, WG>;
+
+// y[e] = v, or y[e] += v for a later k range.
+fn put(e: u32, v: f32) {
+    if p.accumulate == 1u {
+        y[e] += v;
+    } else {
+        y[e] = v;
+    }
+}
 
 @compute @workgroup_size(256)
 fn matvec(
@@ -51,21 +79,31 @@ fn matvec(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let wid = wg.x + wg.y * nwg.x;
+    let groups = (p.m + ROWS - 1u) / ROWS;
+    // The same for the whole workgroup, so no barrier is skipped by only some.
+    if wid >= groups * p.splits {
+        return;
+    }
+    let s_idx = wid / groups;
     let lane = lid % LANES;
-    let row = wid * ROWS + lid / LANES;
+    let row = (wid % groups) * ROWS + lid / LANES;
+    // This workgroup's part of the k range: k0 + lo .. k0 + hi.
+    let lo = s_idx * p.seg;
+    let hi = min(lo + p.seg, p.kc);
     var s = 0.0;
     if row < p.m {
         if p.aligned == 1u {
+            // k, k0 and seg are multiples of 4, and so are lo and hi.
             let base = (p.w_off + row * p.k + p.k0) / 4u;
             let x0 = p.k0 / 4u;
             var acc = vec4<f32>(0.0);
-            for (var j = lane; j < p.kc / 4u; j += LANES) {
+            for (var j = lo / 4u + lane; j < hi / 4u; j += LANES) {
                 acc = fma(w[base + j], x[x0 + j], acc);
             }
             s = (acc.x + acc.y) + (acc.z + acc.w);
         } else {
             let base = p.w_off + row * p.k + p.k0;
-            for (var j = lane; j < p.kc; j += LANES) {
+            for (var j = lo + lane; j < hi; j += LANES) {
                 let xj = p.k0 + j;
                 s = fma(w[(base + j) / 4u][(base + j) % 4u], x[xj / 4u][xj % 4u], s);
             }
@@ -73,18 +111,31 @@ fn matvec(
     }
     sums[lid] = s;
     workgroupBarrier();
-    for (var half = LANES / 2u; half > 0u; half /= 2u) {
-        if lane < half {
-            sums[lid] += sums[lid + half];
-        }
-        workgroupBarrier();
-    }
+/*TREE*/
     if lane == 0u && row < p.m {
-        let e = p.y_off + row;
-        if p.accumulate == 1u {
-            y[e] += sums[lid];
+        if p.splits == 1u {
+            put(p.y_off + row, sums[lid]);
         } else {
-            y[e] = sums[lid];
+            y[s_idx * p.m + row] = sums[lid];
         }
     }
+}
+
+// y[row] (+)= the row's partials, added in segment order. One invocation per row.
+@compute @workgroup_size(256)
+fn matvec_merge(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let row = (wg.x + wg.y * nwg.x) * WG + lid;
+    if row >= p.m {
+        return;
+    }
+    var s = 0.0;
+    for (var i = 0u; i < p.splits; i++) {
+        let e = i * p.m + row;
+        s += w[e / 4u][e % 4u];
+    }
+    put(p.y_off + row, s);
 }

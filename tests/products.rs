@@ -1,6 +1,6 @@
 //! dot, outer, matvec, matmul, l1 and l2 on every backend: the exercise's numbers;
 //! outer, outer_into and matvec against a float64 oracle on awkward shapes; and, GPU
-//! only, all of them through the splitting paths. The other product tests, one idea
+//! only, all of them through the splitting paths, and every matvec variant. The other product tests, one idea
 //! to a file: matmul's shapes in tests/matmul.rs; dot, l1 and l2's lengths in
 //! tests/reductions.rs; views, empty inputs, NaN and inf, subnormals, determinism
 //! and bad input in tests/product_edges.rs; resident chains, parameter blocks and
@@ -18,7 +18,8 @@ use common::products::{
     matrix, vector,
 };
 use common::{BackendCase, GpuCase, Outcome, check_expected, fail};
-use gpu_basics::{Backend, Error, Gpu};
+use gpu_basics::gpu::MatvecVariant;
+use gpu_basics::{Backend, Error, Gpu, GpuOptions};
 use ndarray::Array2;
 
 // ---- the exercise's numbers ----
@@ -212,6 +213,57 @@ fn splitting_paths(_: &Gpu) -> Outcome {
     }
 }
 
+/// Every matvec variant, pinned in its own context with 4 MiB bindings and a
+/// grid of at most 3 x 3 workgroups: rows around one workgroup's count and a
+/// team's span (1, tile - 1, tile, tile + 1; aligned and unaligned), W in
+/// several windows, rows split into segments (few rows, long k) and k past
+/// one dispatch's range (262,144), exact on small integers and within the
+/// bound on floats. (Variants may differ in the last bits: another team size
+/// adds in another order.)
+fn every_matvec_variant(_: &Gpu) -> Outcome {
+    for v in MatvecVariant::ALL {
+        let gpu = Gpu::with_options(GpuOptions {
+            pin_variants: vec![("matvec".to_string(), v.name())],
+            max_binding_bytes: Some(4 << 20),
+            max_workgroups_per_dimension: Some(3),
+            ..Default::default()
+        })?;
+        // Kept to the end of the process, as in every_map_variant.
+        let gpu: &'static Gpu = Box::leak(Box::new(gpu));
+        for elems in [1, 1 << 24] {
+            if gpu.variant("matvec", elems) != Some(v.name()) {
+                let runs = gpu.variant("matvec", elems);
+                return Err(fail(format!("pinned {} but runs {runs:?}", v.name())));
+            }
+        }
+        let (rows, span) = (v.rows() as usize, 4 * v.lanes as usize);
+        let shapes = [
+            (1, 1),
+            (1, 3),
+            (rows - 1, span - 1),
+            (rows, span),
+            (rows + 1, span + 1),
+            (2 * rows + 3, 64 * span + 4),
+            (300, 37),
+            (40, 30_000),
+            (3, 300_001),
+            (2, 262_148),
+        ];
+        for (i, &(m, k)) in shapes.iter().enumerate() {
+            let what = |e: common::Failed| {
+                let msg = e.message().unwrap_or("").to_string();
+                fail(format!("{} ({m}, {k}): {msg}", v.name()))
+            };
+            let seed = 400 + i as u64;
+            let (w, x) = (int_matrix(m, k, seed), int_vector(k, seed + 1, -2, 2));
+            check_matvec(gpu, w.view(), x.view(), true).map_err(what)?;
+            let (w, x) = (matrix(m, k, seed), vector(k, seed + 1, -1.0, 1.0));
+            check_matvec(gpu, w.view(), x.view(), false).map_err(what)?;
+        }
+    }
+    Ok(())
+}
+
 const CASES: &[BackendCase] = &[
     ("dot_exercise", dot_exercise),
     ("outer_exercise", outer_exercise),
@@ -223,7 +275,10 @@ const CASES: &[BackendCase] = &[
     ("outer_into", outer_into),
 ];
 
-const GPU_CASES: &[GpuCase] = &[("splitting_paths", splitting_paths)];
+const GPU_CASES: &[GpuCase] = &[
+    ("splitting_paths", splitting_paths),
+    ("every_matvec_variant", every_matvec_variant),
+];
 
 fn main() {
     common::run(CASES, GPU_CASES);

@@ -2,9 +2,10 @@
 //! entry for this adapter whose picks a `Gpu` then runs; pins override it; a
 //! corrupt cache, another adapter's entry or `Tuning::Off` leave the defaults and
 //! say why; a second adapter's entry survives a retune; and a tuned context
-//! gives the default context's bits. (Every variant's correctness is
-//! tests/elementwise.rs `every_map_variant` and tests/matmul.rs
-//! `every_matmul_variant`; the timings here prove nothing
+//! gives the default context's bits for map and matmul (a matvec variant may
+//! change the last bits: another order of adds). (Every variant's correctness is
+//! tests/elementwise.rs `every_map_variant`, tests/matmul.rs
+//! `every_matmul_variant` and tests/products.rs `every_matvec_variant`; the timings here prove nothing
 //! about speed on a software adapter, only that a winner is picked and kept.)
 
 mod common;
@@ -12,7 +13,7 @@ mod common;
 use std::path::Path;
 
 use common::{GpuCase, Outcome, fail, values};
-use gpu_basics::gpu::{CacheEntry, MapVariant, MatmulVariant, TuneOptions, tune};
+use gpu_basics::gpu::{CacheEntry, MapVariant, MatmulVariant, MatvecVariant, TuneOptions, tune};
 use gpu_basics::{Backend, Gpu, GpuOptions, Tuning, Unary};
 use ndarray::Array1;
 
@@ -39,6 +40,7 @@ fn quick(path: &Path) -> TuneOptions {
         sizes: [1000, 300_001],
         // 512^2 is the smallest large C (2^18 elements).
         matmul_sizes: [24, 512],
+        matvec_sizes: [24, 512],
         min_run_s: 0.0005,
     }
 }
@@ -55,8 +57,8 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
         )));
     }
     // One pick per map op (the unary ops and multiply) and size class, and
-    // one per size class for matmul.
-    let picks_wanted = 2 * (Unary::ALL.len() + 1) + 2;
+    // one per size class for matmul and for matvec.
+    let picks_wanted = 2 * (Unary::ALL.len() + 1) + 2 + 2;
     if entry.adapter.name != off.adapter().name || entry.picks.len() != picks_wanted {
         return Err(fail(format!("entry {entry:?}")));
     }
@@ -65,6 +67,8 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
         let best = times.iter().min_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
         let known = if key.starts_with("matmul/") {
             MatmulVariant::from_name(pick).is_some() && times.len() == MatmulVariant::ALL.len()
+        } else if key.starts_with("matvec/") {
+            MatvecVariant::from_name(pick).is_some() && times.len() == MatvecVariant::ALL.len()
         } else {
             MapVariant::from_name(pick).is_some() && times.len() == MapVariant::ALL.len()
         };
@@ -109,7 +113,11 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
         }
     }
     // A pin wins over the cache, per family.
-    let pins = [("map", "wg128x2"), ("matmul", "128x128r8x8k8")];
+    let pins = [
+        ("map", "wg128x2"),
+        ("matmul", "128x128r8x8k8"),
+        ("matvec", "lanes256"),
+    ];
     let pinned = with(Tuning::CacheAt(path.clone()), &pins)?;
     let wrong = pinned.variants().into_iter().any(|(key, v)| {
         let family = key.split('/').next().unwrap_or("");
@@ -131,6 +139,8 @@ fn caches_that_do_not_apply(_: &Gpu) -> Outcome {
         let all_default = gpu.variants().iter().all(|(key, v)| {
             *v == if key.starts_with("matmul/") {
                 MatmulVariant::DEFAULT.name()
+            } else if key.starts_with("matvec/") {
+                MatvecVariant::DEFAULT.name()
             } else {
                 MapVariant::DEFAULT.name()
             }

@@ -36,6 +36,7 @@ pub fn tune(args: &Args) -> Result<(), String> {
     if args.quick {
         options.sizes = [1 << 14, 1 << 18];
         options.matmul_sizes = [128, 768];
+        options.matvec_sizes = [128, 1024];
         options.min_run_s = 0.005;
     }
     let (entry, path) = gpu::tune(&gpu, &options).map_err(|e| e.to_string())?;

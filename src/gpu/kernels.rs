@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use super::variants::{MapVariant, MatmulVariant};
+use super::variants::{MapVariant, MatmulVariant, MatvecVariant};
 use crate::error::{Error, Result};
 use crate::unary::Unary;
 
@@ -71,6 +71,8 @@ pub(crate) enum Kernel {
     Map(MapOp, MapVariant),
     /// A matmul variant; `aligned`: the vec4 entry point (k and n multiples of 4).
     Matmul(MatmulVariant, bool),
+    /// A matvec variant; `merge`: the entry point that adds split rows' partials.
+    Matvec(MatvecVariant, bool),
     Fixed(KernelId),
 }
 
@@ -81,15 +83,19 @@ impl From<KernelId> for Kernel {
 }
 
 impl Kernel {
-    /// Every kernel: each map op in every variant, each matmul variant (both
-    /// entry points), then `KERNELS`.
+    /// Every kernel: each map op in every variant, each matmul and matvec
+    /// variant (both entry points), then `KERNELS`.
     pub(crate) fn all() -> Vec<Kernel> {
         let maps = MapOp::all()
             .flat_map(|op| MapVariant::ALL.into_iter().map(move |v| Kernel::Map(op, v)));
         let matmuls = MatmulVariant::ALL
             .into_iter()
             .flat_map(|v| [Kernel::Matmul(v, true), Kernel::Matmul(v, false)]);
+        let matvecs = MatvecVariant::ALL
+            .into_iter()
+            .flat_map(|v| [Kernel::Matvec(v, false), Kernel::Matvec(v, true)]);
         maps.chain(matmuls)
+            .chain(matvecs)
             .chain(KERNELS.iter().map(|k| k.id))
             .collect()
     }
@@ -122,6 +128,16 @@ impl Kernel {
                 uniform_bytes: 48,
                 constants: &[],
             },
+            Kernel::Matvec(v, merge) => KernelDesc {
+                id: self,
+                module: Cow::Owned(format!("matvec.wgsl ({})", v.name())),
+                source: Cow::Owned(matvec_source(v)),
+                entry: if merge { "matvec_merge" } else { "matvec" },
+                reads: 2,
+                writes: 1,
+                uniform_bytes: 48,
+                constants: &[],
+            },
             Kernel::Fixed(k) => KERNELS[k as usize].clone(),
         }
     }
@@ -146,7 +162,6 @@ pub(crate) enum KernelId {
     L2,
     ReducePartials,
     Outer,
-    Matvec,
 }
 
 const MAP_WGSL: &str = include_str!("../../shaders/map.wgsl");
@@ -262,6 +277,25 @@ fn matmul_source(v: MatmulVariant) -> String {
         .replace("/*PRODUCT*/\n", &product)
         .replace("/*STORE4*/\n", &store4)
         .replace("/*STORE1*/\n", &store1)
+}
+
+/// A matvec variant's module: the template with its team size and the team's
+/// reduction tree written out (one level per halving, each behind a barrier).
+fn matvec_source(v: MatvecVariant) -> String {
+    let mut tree = String::new();
+    let mut half = v.lanes / 2;
+    while half > 0 {
+        tree += &format!(
+            "    if lane < {half}u {{\n        sums[lid] += sums[lid + {half}u];\n    }}\n    workgroupBarrier();\n"
+        );
+        half /= 2;
+    }
+    MATVEC_WGSL
+        .replace(
+            "/*TEAM*/",
+            &format!("const LANES: u32 = {}u; // invocations per row", v.lanes),
+        )
+        .replace("/*TREE*/\n", &tree)
 }
 
 #[derive(Clone)]
@@ -407,7 +441,6 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
         16,
     ),
     product(KernelId::Outer, "outer.wgsl", OUTER_WGSL, "outer", 16),
-    product(KernelId::Matvec, "matvec.wgsl", MATVEC_WGSL, "matvec", 32),
 ];
 
 // `KERNELS[id as usize]` is kernel `id`: checked when the crate compiles.
@@ -420,8 +453,8 @@ const _: () = {
         );
         i += 1;
     }
-    // ...and every id has an entry (Matvec is the last variant).
-    assert!(KERNELS.len() == KernelId::Matvec as usize + 1);
+    // ...and every id has an entry (Outer is the last variant).
+    assert!(KERNELS.len() == KernelId::Outer as usize + 1);
 };
 
 const REDUCE_WORKGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_workgroup.wgsl");
@@ -520,6 +553,7 @@ pub fn shader_files() -> Vec<&'static str> {
     files.extend([
         "map.wgsl",
         "matmul.wgsl",
+        "matvec.wgsl",
         "shared/elementwise.wgsl",
         "shared/reduce_workgroup.wgsl",
         "shared/reduce_subgroup.wgsl",

@@ -26,7 +26,7 @@ pub use array::GpuArray;
 pub use kernels::{KernelVariant, kernel_variants, shader_files, shader_sources};
 pub use pool::MemoryStats;
 pub use tune::{AdapterKey, CacheEntry, TuneOptions, Tuning, default_cache_path, tune};
-pub use variants::{FAMILIES, MapVariant, MatmulVariant, SizeClass};
+pub use variants::{FAMILIES, MapVariant, MatmulVariant, MatvecVariant, SizeClass};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -330,6 +330,7 @@ impl Gpu {
                 Kernel::Fixed(_) => true,
                 Kernel::Map(_, v) => picked.contains(&Variant::Map(v)),
                 Kernel::Matmul(v, _) => picked.contains(&Variant::Matmul(v)),
+                Kernel::Matvec(v, _) => picked.contains(&Variant::Matvec(v)),
             };
             if runs {
                 rt.pipeline("Gpu::new", kernel)?;
@@ -351,12 +352,15 @@ impl Gpu {
         })
     }
 
-    /// The variant this context runs for the op named `op` with an output of
-    /// `len` elements (for matmul, m x n), by name (`MapVariant::name`,
-    /// `MatmulVariant::name`); `None` for ops without variants.
+    /// The variant this context runs for the op named `op` on `len` elements
+    /// (the output's for the elementwise ops and matmul, m x n; W's for
+    /// matvec, m x k), by name (`MapVariant::name`, `MatmulVariant::name`,
+    /// `MatvecVariant::name`); `None` for ops without variants.
     pub fn variant(&self, op: &str, len: usize) -> Option<String> {
-        if op == "matmul" {
-            return Some(self.inner.choices.matmul_for(len).name());
+        match op {
+            "matmul" => return Some(self.inner.choices.matmul_for(len).name()),
+            "matvec" => return Some(self.inner.choices.matvec_for(len).name()),
+            _ => {}
         }
         let map = kernels::MapOp::all().find(|m| m.name() == op)?;
         Some(self.inner.choices.map_for(map, len).name())

@@ -18,7 +18,7 @@ use ndarray::{ArrayD, IxDyn};
 
 use super::GpuArray;
 use super::kernels::{Kernel, KernelId};
-use super::variants::MatmulVariant;
+use super::variants::{MatmulVariant, MatvecVariant};
 use crate::backend::{check_inner, check_same_len, dims};
 use crate::error::{Error, Result};
 
@@ -54,6 +54,9 @@ struct MatvecParams {
     k0: u32,
     kc: u32,
     accumulate: u32,
+    splits: u32,
+    seg: u32,
+    pad: [u32; 2],
 }
 
 // Rust twin of `Params` in shaders/matmul.wgsl (keep in sync).
@@ -80,8 +83,13 @@ const REDUCE_WG: usize = 256;
 /// vec4s (Harris's "many elements per thread"), and the second pass has at most
 /// 4 partials per invocation. Depends only on n, so results are reproducible.
 const REDUCE_MAX_GROUPS: usize = 1024;
-/// Rows per workgroup in matvec.wgsl.
-const MATVEC_ROWS: usize = 4;
+/// matvec splits rows into segments (shaders/matvec.wgsl) while a dispatch
+/// would have fewer workgroups than this: about what a large GPU holds at
+/// once (an H100: 132 SMs x 8 workgroups of 256 invocations = 1,056), so a
+/// short, wide W (m = 16, k = 10^6: 4 workgroups unsplit) still fills it.
+const MATVEC_TARGET_GROUPS: usize = 1024;
+/// ...and while each segment keeps every lane at least this many steps.
+const MATVEC_MIN_STEPS: usize = 16;
 /// Elements per workgroup in outer.wgsl (64 invocations x one vec4).
 const OUTER_ELEMS: usize = 256;
 /// Most of k one dispatch covers; longer products add into C over several.
@@ -304,6 +312,20 @@ impl GpuArray {
         k: usize,
         shape: Vec<usize>,
     ) -> Result<GpuArray> {
+        let v = self.gpu.inner.choices.matvec_for(m * k);
+        self.matvec_variant(op, x, m, k, shape, v)
+    }
+
+    /// `matvec_rows` in the given variant (for `tune`, which times each).
+    pub(crate) fn matvec_variant(
+        &self,
+        op: &'static str,
+        x: &GpuArray,
+        m: usize,
+        k: usize,
+        shape: Vec<usize>,
+        v: MatvecVariant,
+    ) -> Result<GpuArray> {
         if m == 0 {
             return self.alloc_like(op, shape);
         }
@@ -314,7 +336,10 @@ impl GpuArray {
         let window = self.gpu.inner.window_elems;
         let align = self.align_elems();
         let rt = &self.gpu.inner.rt;
-        let grid_rows = self.max_groups() * MATVEC_ROWS;
+        let team = v.lanes as usize;
+        let row_group = v.rows() as usize;
+        let max_groups = self.max_groups();
+        let grid_rows = max_groups * row_group;
         let mut row0 = 0;
         while row0 < m {
             let (ww, fit_w) = RowWindow::new(row0, k, window, align);
@@ -323,7 +348,15 @@ impl GpuArray {
             if rows == 0 {
                 return Err(self.rows_too_long(op, &x.shape));
             }
+            let groups = rows.div_ceil(row_group);
             for (k0, kc, accumulate) in k_chunks(k, MATVEC_K_CHUNK) {
+                // Segments of a multiple of 4 (vec4 loads), none empty.
+                let want = (MATVEC_TARGET_GROUPS.div_ceil(groups))
+                    .min(kc / (team * 4 * MATVEC_MIN_STEPS))
+                    .min(max_groups / groups)
+                    .max(1);
+                let seg = kc.div_ceil(want).next_multiple_of(4);
+                let splits = kc.div_ceil(seg);
                 let params = MatvecParams {
                     m: u32_of(rows),
                     k: u32_of(k),
@@ -333,17 +366,38 @@ impl GpuArray {
                     k0: u32_of(k0),
                     kc: u32_of(kc),
                     accumulate,
+                    splits: u32_of(splits),
+                    seg: u32_of(seg),
+                    pad: [0; 2],
                 };
+                let w_window = self.window(ww.start, ww.off + rows * k);
+                let y_window = out.window(wy.start, wy.off + rows);
+                if splits == 1 {
+                    rt.dispatch(
+                        op,
+                        Kernel::Matvec(v, false),
+                        &[w_window, x.window(0, k), y_window],
+                        Some(bytemuck::bytes_of(&params)),
+                        groups as u64,
+                    )?;
+                    continue;
+                }
+                // Partials (splits x rows), then each row's sum in segment order.
+                let part = self.alloc_like(op, vec![splits * rows])?;
+                let part_window = || part.window(0, splits * rows);
                 rt.dispatch(
                     op,
-                    KernelId::Matvec,
-                    &[
-                        self.window(ww.start, ww.off + rows * k),
-                        x.window(0, k),
-                        out.window(wy.start, wy.off + rows),
-                    ],
+                    Kernel::Matvec(v, false),
+                    &[w_window, x.window(0, k), part_window()],
                     Some(bytemuck::bytes_of(&params)),
-                    rows.div_ceil(MATVEC_ROWS) as u64,
+                    (groups * splits) as u64,
+                )?;
+                rt.dispatch(
+                    op,
+                    Kernel::Matvec(v, true),
+                    &[part_window(), part_window(), y_window],
+                    Some(bytemuck::bytes_of(&params)),
+                    rows.div_ceil(256) as u64,
                 )?;
             }
             row0 += rows;

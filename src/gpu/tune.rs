@@ -1,5 +1,5 @@
 //! Autotuning: `tune` times every variant of each kernel family (`map`,
-//! `matmul`) on this adapter, for each size class, and keeps the fastest in a cache file, one
+//! `matmul`, `matvec`) on this adapter, for each size class, and keeps the fastest in a cache file, one
 //! entry per (adapter, vendor and device id, driver, backend, crate version).
 //! A `Gpu` reads its entry when it is made (`GpuOptions::tuning`); it never
 //! tunes by itself, so no call pauses for it. A cache that cannot be read, or
@@ -13,7 +13,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::kernels::MapOp;
-use super::variants::{Choices, MapVariant, MatmulVariant, SizeClass, matmul_key, pick_key};
+use super::variants::{
+    Choices, MapVariant, MatmulVariant, MatvecVariant, SizeClass, matmul_key, matvec_key, pick_key,
+};
 use super::{Gpu, GpuArray};
 use crate::error::{Error, Result};
 
@@ -164,6 +166,9 @@ pub struct TuneOptions {
     /// The side of the square matmul timed for each size class (default 256
     /// and 2048; a C under 2^18 elements is small).
     pub matmul_sizes: [usize; 2],
+    /// The side of the square W timed for each size class of matvec (default
+    /// 256 and 4096; a W under 2^18 elements is small).
+    pub matvec_sizes: [usize; 2],
     /// Each measurement repeats the op until it lasts this long (default 20 ms).
     pub min_run_s: f64,
 }
@@ -174,6 +179,7 @@ impl Default for TuneOptions {
             cache: None,
             sizes: [1 << 16, 1 << 22],
             matmul_sizes: [256, 2048],
+            matvec_sizes: [256, 4096],
             min_run_s: 0.02,
         }
     }
@@ -211,6 +217,20 @@ fn per_call(gpu: &Gpu, min_run_s: f64, f: &dyn Fn() -> Result<()>) -> Result<(f6
     })
 }
 
+/// A `side` x `side` matrix of small integers on the device, for timing a
+/// product of size class `class` (`Error::Options` naming `option` if
+/// side^2 is of the other class).
+fn square(option: &'static str, gpu: &Gpu, class: SizeClass, side: usize) -> Result<GpuArray> {
+    if SizeClass::of(side * side) != class {
+        return Err(Error::Options {
+            option,
+            detail: format!("{side} x {side} is not {}", class.name()),
+        });
+    }
+    let data: Vec<f32> = (0..side * side).map(|i| (i % 17) as f32 - 8.0).collect();
+    gpu.upload(&ndarray::Array2::from_shape_vec((side, side), data).expect("side^2 values"))
+}
+
 /// The fastest of `times` (variant name -> seconds per call).
 fn fastest(times: &BTreeMap<String, f64>) -> String {
     times
@@ -221,7 +241,8 @@ fn fastest(times: &BTreeMap<String, f64>) -> String {
 }
 
 /// Times every `map` variant on every map op at each size class's length,
-/// and every `matmul` variant on a square product of each class's side,
+/// every `matmul` variant on a square product of each class's side and every
+/// `matvec` variant on a square W,
 /// picks the fastest per op and class, and writes this
 /// adapter's entry into the cache (other adapters' entries are kept; the file
 /// is replaced atomically). Returns the entry and the path written.
@@ -259,15 +280,7 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
         }
     }
     for (&class, &side) in SizeClass::ALL.iter().zip(&options.matmul_sizes) {
-        if SizeClass::of(side * side) != class {
-            return Err(Error::Options {
-                option: "matmul_sizes",
-                detail: format!("{side} x {side} is not a {} matmul", class.name()),
-            });
-        }
-        let data: Vec<f32> = (0..side * side).map(|i| (i % 17) as f32 - 8.0).collect();
-        let a =
-            gpu.upload(&ndarray::Array2::from_shape_vec((side, side), data).expect("side^2"))?;
+        let a = square("matmul_sizes", gpu, class, side)?;
         let mut times = BTreeMap::new();
         for v in MatmulVariant::ALL {
             let (s, how) = per_call(gpu, options.min_run_s, &|| {
@@ -277,6 +290,22 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
             entry.timing = how.to_string();
         }
         let key = matmul_key(class);
+        entry.picks.insert(key.clone(), fastest(&times));
+        entry.seconds.insert(key, times);
+    }
+    for (&class, &side) in SizeClass::ALL.iter().zip(&options.matvec_sizes) {
+        let w = square("matvec_sizes", gpu, class, side)?;
+        let x = gpu.upload(&ndarray::Array1::from_elem(side, 0.5f32))?;
+        let mut times = BTreeMap::new();
+        for v in MatvecVariant::ALL {
+            let (s, how) = per_call(gpu, options.min_run_s, &|| {
+                w.matvec_variant("matvec", &x, side, side, vec![side], v)
+                    .map(drop)
+            })?;
+            times.insert(v.name(), s);
+            entry.timing = how.to_string();
+        }
+        let key = matvec_key(class);
         entry.picks.insert(key.clone(), fastest(&times));
         entry.seconds.insert(key, times);
     }

@@ -4,8 +4,9 @@
 //! per op and size class: the defaults, or what `gpu-basics tune` measured on this
 //! adapter (src/gpu/tune.rs), unless `GpuOptions` pins another.
 //!
-//! Families so far: `map` (the elementwise ops: the unary ops and multiply) and
-//! `matmul` (the tiles of shaders/matmul.wgsl).
+//! Families so far: `map` (the elementwise ops: the unary ops and multiply),
+//! `matmul` (the tiles of shaders/matmul.wgsl) and `matvec` (the team per row
+//! of shaders/matvec.wgsl).
 
 use std::collections::HashMap;
 
@@ -147,11 +148,49 @@ const _: () = {
     }
 };
 
+/// How the matvec kernel covers W (shaders/matvec.wgsl): a team of `lanes`
+/// invocations per row (256 / lanes rows per workgroup). Short rows want small
+/// teams (a team of 256 on a row of 64 would idle three quarters of it), long
+/// rows big ones (fewer rows in flight, longer coalesced spans).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MatvecVariant {
+    pub lanes: u32,
+}
+
+impl MatvecVariant {
+    /// Teams of 64: what the crate ran before variants.
+    pub const DEFAULT: MatvecVariant = MatvecVariant { lanes: 64 };
+
+    /// Teams of 16 to 256 invocations.
+    pub const ALL: [MatvecVariant; 5] = [
+        MatvecVariant { lanes: 16 },
+        MatvecVariant { lanes: 32 },
+        MatvecVariant::DEFAULT,
+        MatvecVariant { lanes: 128 },
+        MatvecVariant { lanes: 256 },
+    ];
+
+    /// Rows per workgroup of 256.
+    pub fn rows(self) -> u32 {
+        256 / self.lanes
+    }
+
+    /// `lanes<lanes>`, e.g. `lanes64`.
+    pub fn name(self) -> String {
+        format!("lanes{}", self.lanes)
+    }
+
+    pub fn from_name(name: &str) -> Option<MatvecVariant> {
+        MatvecVariant::ALL.into_iter().find(|v| v.name() == name)
+    }
+}
+
 /// One variant of some family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Variant {
     Map(MapVariant),
     Matmul(MatmulVariant),
+    Matvec(MatvecVariant),
 }
 
 impl Variant {
@@ -159,19 +198,21 @@ impl Variant {
         match self {
             Variant::Map(v) => v.name(),
             Variant::Matmul(v) => v.name(),
+            Variant::Matvec(v) => v.name(),
         }
     }
 }
 
 /// The kernel families and their variant names, for `GpuOptions::pin_variants`
 /// and `gpu-basics info`.
-pub const FAMILIES: &[&str] = &["map", "matmul"];
+pub const FAMILIES: &[&str] = &["map", "matmul", "matvec"];
 
 /// The names of a family's variants.
 fn variant_names(family: &str) -> Option<Vec<String>> {
     match family {
         "map" => Some(MapVariant::ALL.map(MapVariant::name).to_vec()),
         "matmul" => Some(MatmulVariant::ALL.map(MatmulVariant::name).to_vec()),
+        "matvec" => Some(MatvecVariant::ALL.map(MatvecVariant::name).to_vec()),
         _ => None,
     }
 }
@@ -179,7 +220,7 @@ fn variant_names(family: &str) -> Option<Vec<String>> {
 /// Sizes that may want different variants: few workgroups (where a wide
 /// invocation or a big tile leaves the device idle) or many (where it saves
 /// scheduling and memory traffic). Measured in elements of the output: the
-/// array for `map`, C (m x n) for `matmul`.
+/// array for `map`, C (m x n) for `matmul`; for `matvec`, W's (m x k).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SizeClass {
     /// Under 2^18 elements (a 512 x 512 C: 16 workgroups of 128 x 128 tiles).
@@ -212,11 +253,17 @@ impl SizeClass {
 pub(crate) struct Choices {
     map: HashMap<(MapOp, SizeClass), MapVariant>,
     matmul: HashMap<SizeClass, MatmulVariant>,
+    matvec: HashMap<SizeClass, MatvecVariant>,
 }
 
 /// The cache's and `Gpu::variants`' name of the matmul pick: `matmul/<class>`.
 pub(crate) fn matmul_key(class: SizeClass) -> String {
     format!("matmul/{}", class.name())
+}
+
+/// The same for matvec: `matvec/<class>`.
+pub(crate) fn matvec_key(class: SizeClass) -> String {
+    format!("matvec/{}", class.name())
 }
 
 impl Choices {
@@ -236,8 +283,16 @@ impl Choices {
             .unwrap_or(MatmulVariant::DEFAULT)
     }
 
+    /// The matvec variant for a W of `elems` elements (m x k).
+    pub(crate) fn matvec_for(&self, elems: usize) -> MatvecVariant {
+        self.matvec
+            .get(&SizeClass::of(elems))
+            .copied()
+            .unwrap_or(MatvecVariant::DEFAULT)
+    }
+
     /// Every pick, as (key, variant): `map/<op>/<class>` in op and class
-    /// order, then `matmul/<class>`.
+    /// order, then `matmul/<class>`, then `matvec/<class>`.
     pub(crate) fn picks(&self) -> Vec<(String, Variant)> {
         let mut out = Vec::new();
         for op in MapOp::all() {
@@ -258,6 +313,14 @@ impl Choices {
                 .unwrap_or(MatmulVariant::DEFAULT);
             out.push((matmul_key(c), Variant::Matmul(v)));
         }
+        for c in SizeClass::ALL {
+            let v = self
+                .matvec
+                .get(&c)
+                .copied()
+                .unwrap_or(MatvecVariant::DEFAULT);
+            out.push((matvec_key(c), Variant::Matvec(v)));
+        }
         out
     }
 
@@ -268,6 +331,15 @@ impl Choices {
             return match MatmulVariant::from_name(variant) {
                 Some(v) => {
                     self.matmul.insert(c, v);
+                    true
+                }
+                None => false,
+            };
+        }
+        if let Some(c) = SizeClass::ALL.into_iter().find(|&c| matvec_key(c) == key) {
+            return match MatvecVariant::from_name(variant) {
+                Some(v) => {
+                    self.matvec.insert(c, v);
                     true
                 }
                 None => false,

@@ -324,9 +324,15 @@ impl Run {
                 .map_err(|e| e.to_string())?;
             let (secs, how) = measure_resident(cfg, g, op, &resident)?;
             push("gpu", how, secs);
-            if let Op::Unary(_) | Op::Multiply | Op::Matmul = op {
-                // Variants are picked by the output's size.
-                let variant = g.variant(op.name(), output_elems as usize);
+            if let Op::Unary(_) | Op::Multiply | Op::Matmul | Op::Matvec = op {
+                // Variants are picked by the output's size (W's for matvec,
+                // the largest array here).
+                let by = if op == Op::Matvec {
+                    elements
+                } else {
+                    output_elems
+                };
+                let variant = g.variant(op.name(), by as usize);
                 for r in rows.iter_mut().rev().take(2) {
                     r.variant.clone_from(&variant);
                 }
