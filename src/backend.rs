@@ -228,7 +228,7 @@ pub(crate) fn check_inner(op: &'static str, a: &[usize], b: &[usize], b_rank: us
 }
 
 /// The two row reductions, for the code they share.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum RowOp {
     Softmax,
     Normalize,

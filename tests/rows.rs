@@ -127,7 +127,8 @@ fn rows_columns_and_views(b: &dyn Backend) -> Outcome {
     let x = arr(37, 70, 9, -10.0, 10.0);
     check_both(b, x.t())?;
     check_both(b, x.slice(s![..;2, 1..;3]))?;
-    for (m, n) in [(1, 5), (5, 1), (3000, 3), (3, 3000)] {
+    // 530,000 rows: 259 chunks of 2048, so a merge lane takes two.
+    for (m, n) in [(1, 5), (5, 1), (3000, 3), (3, 3000), (530_000, 2)] {
         let y = arr(m, n, 11, -5.0, 5.0);
         columns_equal_transposed_rows(b, &y)?;
     }
@@ -322,7 +323,39 @@ const CASES: &[BackendCase] = &[
     ("rows_into", rows_into),
 ];
 
-const GPU_CASES: &[GpuCase] = &[("rows_small_bindings", rows_small_bindings)];
+/// Along axis 0 with at most 2 x 2 workgroups per dispatch, every column
+/// stage runs as several dispatches (each from its own first invocation):
+/// the same bits as the default context, and within the oracle's bounds.
+fn columns_in_many_dispatches(gpu: &Gpu) -> Outcome {
+    let small = common::small_gpu(1 << 20, Some(2))?;
+    for (m, n) in [(40, 1500), (2100, 5), (7, 2000)] {
+        let y = arr(m, n, 13, -5.0, 5.0);
+        let what =
+            |e: libtest_mimic::Failed| fail(format!("({m}, {n}): {}", e.message().unwrap_or("")));
+        for (op, got, want) in [
+            (
+                "softmax",
+                small.softmax_axis(y.view(), Axis(0))?,
+                gpu.softmax_axis(y.view(), Axis(0))?,
+            ),
+            (
+                "normalize_rows",
+                small.normalize_rows_axis(y.view(), Axis(0))?,
+                gpu.normalize_rows_axis(y.view(), Axis(0))?,
+            ),
+        ] {
+            same_bits(op, got.view().into_dyn(), want.view().into_dyn()).map_err(what)?;
+        }
+        check_softmax(&small, y.view(), Axis(0)).map_err(what)?;
+        check_normalize(&small, y.view(), Axis(0)).map_err(what)?;
+    }
+    Ok(())
+}
+
+const GPU_CASES: &[GpuCase] = &[
+    ("rows_small_bindings", rows_small_bindings),
+    ("columns_in_many_dispatches", columns_in_many_dispatches),
+];
 
 fn main() {
     common::run(CASES, GPU_CASES);

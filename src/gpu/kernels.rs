@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::variants::{MapVariant, MatmulVariant, MatvecVariant};
+use crate::backend::RowOp;
 use crate::error::{Error, Result};
 use crate::unary::Unary;
 
@@ -73,7 +74,73 @@ pub(crate) enum Kernel {
     Matmul(MatmulVariant, bool),
     /// A matvec variant; `merge`: the entry point that adds split rows' partials.
     Matvec(MatvecVariant, bool),
+    /// A stage of softmax or normalize_rows, along rows or columns.
+    Line(RowOp, LineStage),
     Fixed(KernelId),
+}
+
+/// The stages of the row ops (shaders/rows.wgsl) and of their column twins
+/// (shaders/columns.wgsl); the host (src/gpu/rows.rs) picks them by line length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum LineStage {
+    RowsShort,
+    RowsFused,
+    RowsPartials,
+    RowsMerge,
+    RowsApply,
+    ColsStats,
+    ColsChunks,
+    ColsMerge,
+    ColsApply,
+}
+
+impl LineStage {
+    pub(crate) const ALL: [LineStage; 9] = [
+        LineStage::RowsShort,
+        LineStage::RowsFused,
+        LineStage::RowsPartials,
+        LineStage::RowsMerge,
+        LineStage::RowsApply,
+        LineStage::ColsStats,
+        LineStage::ColsChunks,
+        LineStage::ColsMerge,
+        LineStage::ColsApply,
+    ];
+
+    fn entry(self) -> &'static str {
+        match self {
+            LineStage::RowsShort => "rows_short",
+            LineStage::RowsFused => "rows_fused",
+            LineStage::RowsPartials => "rows_partials",
+            LineStage::RowsMerge => "rows_merge",
+            LineStage::RowsApply => "rows_apply",
+            LineStage::ColsStats => "cols_stats",
+            LineStage::ColsChunks => "cols_chunks",
+            LineStage::ColsMerge => "cols_merge",
+            LineStage::ColsApply => "cols_apply",
+        }
+    }
+
+    /// Its source and module name: one of two files, each with the statistics
+    /// appended.
+    fn module(self) -> (&'static str, &'static str) {
+        match self {
+            LineStage::RowsShort
+            | LineStage::RowsFused
+            | LineStage::RowsPartials
+            | LineStage::RowsMerge
+            | LineStage::RowsApply => ("rows.wgsl", ROWS_WGSL),
+            _ => ("columns.wgsl", COLUMNS_WGSL),
+        }
+    }
+
+    /// Inputs: the apply stages read the data and the lines' statistics.
+    fn reads(self) -> u32 {
+        match self {
+            LineStage::RowsApply | LineStage::ColsApply => 2,
+            _ => 1,
+        }
+    }
 }
 
 impl From<KernelId> for Kernel {
@@ -84,7 +151,7 @@ impl From<KernelId> for Kernel {
 
 impl Kernel {
     /// Every kernel: each map op in every variant, each matmul and matvec
-    /// variant (both entry points), then `KERNELS`.
+    /// variant (both entry points), each row-op stage, then `KERNELS`.
     pub(crate) fn all() -> Vec<Kernel> {
         let maps = MapOp::all()
             .flat_map(|op| MapVariant::ALL.into_iter().map(move |v| Kernel::Map(op, v)));
@@ -94,8 +161,12 @@ impl Kernel {
         let matvecs = MatvecVariant::ALL
             .into_iter()
             .flat_map(|v| [Kernel::Matvec(v, false), Kernel::Matvec(v, true)]);
+        let lines = [RowOp::Softmax, RowOp::Normalize]
+            .into_iter()
+            .flat_map(|op| LineStage::ALL.into_iter().map(move |s| Kernel::Line(op, s)));
         maps.chain(matmuls)
             .chain(matvecs)
+            .chain(lines)
             .chain(KERNELS.iter().map(|k| k.id))
             .collect()
     }
@@ -138,6 +209,25 @@ impl Kernel {
                 uniform_bytes: 48,
                 constants: &[],
             },
+            Kernel::Line(op, stage) => {
+                let (module, source) = stage.module();
+                KernelDesc {
+                    id: self,
+                    module: Cow::Borrowed(module),
+                    source: Cow::Borrowed(source),
+                    entry: stage.entry(),
+                    reads: stage.reads(),
+                    writes: 1,
+                    // `Params` in both files (`RowParams`, `ColumnParams` in
+                    // src/gpu/rows.rs).
+                    uniform_bytes: 32,
+                    // `OP` in shaders/shared/row_stats.wgsl.
+                    constants: match op {
+                        RowOp::Softmax => &[("OP", 0.0)],
+                        RowOp::Normalize => &[("OP", 1.0)],
+                    },
+                }
+            }
             Kernel::Fixed(k) => KERNELS[k as usize].clone(),
         }
     }
@@ -146,17 +236,6 @@ impl Kernel {
 /// The kernels of `KERNELS`. The discriminant indexes that table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum KernelId {
-    SoftmaxShort,
-    SoftmaxFused,
-    SoftmaxPartials,
-    SoftmaxMerge,
-    SoftmaxApply,
-    NormalizeShort,
-    NormalizeFused,
-    NormalizePartials,
-    NormalizeMerge,
-    NormalizeApply,
-    Transpose,
     Dot,
     L1,
     L2,
@@ -316,33 +395,17 @@ pub(crate) struct KernelDesc {
     pub constants: &'static [(&'static str, f64)],
 }
 
-const ROWS_WGSL: &str = include_str!("../../shaders/rows.wgsl");
-const TRANSPOSE_WGSL: &str = include_str!("../../shaders/transpose.wgsl");
-
-/// `OP` in shaders/rows.wgsl: which row reduction a pipeline computes.
-const SOFTMAX: &[(&str, f64)] = &[("OP", 0.0)];
-const NORMALIZE: &[(&str, f64)] = &[("OP", 1.0)];
-
-/// A stage of shaders/rows.wgsl; every stage takes its parameters in a 32-byte
-/// `Params` block (`RowParams` in src/gpu/rows.rs).
-const fn rows(
-    id: KernelId,
-    entry: &'static str,
-    reads: u32,
-    writes: u32,
-    op: &'static [(&'static str, f64)],
-) -> KernelDesc {
-    KernelDesc {
-        id: Kernel::Fixed(id),
-        module: Cow::Borrowed("rows.wgsl"),
-        source: Cow::Borrowed(ROWS_WGSL),
-        entry,
-        reads,
-        writes,
-        uniform_bytes: 32,
-        constants: op,
-    }
-}
+// The row-op files, each with the statistics they share appended.
+const ROWS_WGSL: &str = concat!(
+    include_str!("../../shaders/rows.wgsl"),
+    "\n",
+    include_str!("../../shaders/shared/row_stats.wgsl")
+);
+const COLUMNS_WGSL: &str = concat!(
+    include_str!("../../shaders/columns.wgsl"),
+    "\n",
+    include_str!("../../shaders/shared/row_stats.wgsl")
+);
 
 const REDUCE_WGSL: &str = include_str!("../../shaders/reduce.wgsl");
 const OUTER_WGSL: &str = include_str!("../../shaders/outer.wgsl");
@@ -383,32 +446,6 @@ const fn product_with(
 
 /// In `KernelId` order.
 pub(crate) const KERNELS: &[KernelDesc] = &[
-    rows(KernelId::SoftmaxShort, "rows_short", 1, 1, SOFTMAX),
-    rows(KernelId::SoftmaxFused, "rows_fused", 1, 1, SOFTMAX),
-    rows(KernelId::SoftmaxPartials, "rows_partials", 1, 1, SOFTMAX),
-    rows(KernelId::SoftmaxMerge, "rows_merge", 1, 1, SOFTMAX),
-    rows(KernelId::SoftmaxApply, "rows_apply", 2, 1, SOFTMAX),
-    rows(KernelId::NormalizeShort, "rows_short", 1, 1, NORMALIZE),
-    rows(KernelId::NormalizeFused, "rows_fused", 1, 1, NORMALIZE),
-    rows(
-        KernelId::NormalizePartials,
-        "rows_partials",
-        1,
-        1,
-        NORMALIZE,
-    ),
-    rows(KernelId::NormalizeMerge, "rows_merge", 1, 1, NORMALIZE),
-    rows(KernelId::NormalizeApply, "rows_apply", 2, 1, NORMALIZE),
-    KernelDesc {
-        id: Kernel::Fixed(KernelId::Transpose),
-        module: Cow::Borrowed("transpose.wgsl"),
-        source: Cow::Borrowed(TRANSPOSE_WGSL),
-        entry: "transpose",
-        reads: 1,
-        writes: 1,
-        uniform_bytes: 16,
-        constants: &[],
-    },
     product_with(
         KernelId::Dot,
         "reduce.wgsl",
@@ -552,8 +589,11 @@ pub fn shader_files() -> Vec<&'static str> {
     files.dedup();
     files.extend([
         "map.wgsl",
+        "rows.wgsl",
+        "columns.wgsl",
         "matmul.wgsl",
         "matvec.wgsl",
+        "shared/row_stats.wgsl",
         "shared/elementwise.wgsl",
         "shared/reduce_workgroup.wgsl",
         "shared/reduce_subgroup.wgsl",

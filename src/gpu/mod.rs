@@ -125,8 +125,9 @@ pub(crate) struct Inner {
     adapter: AdapterSummary,
     limits: wgpu::Limits,
     features: wgpu::Features,
-    /// Whether the row reductions use subgroup operations.
-    subgroups: bool,
+    /// The subgroup size where the row reductions use subgroup operations
+    /// (one fixed size), `None` where they reduce in workgroup memory.
+    subgroup_size: Option<u32>,
     /// Elements of f32 per storage binding: arrays longer than this are processed
     /// in windows of this many elements.
     window_elems: usize,
@@ -327,7 +328,7 @@ impl Gpu {
         let picked: Vec<Variant> = choices.picks().into_iter().map(|(_, v)| v).collect();
         for kernel in Kernel::all() {
             let runs = match kernel {
-                Kernel::Fixed(_) => true,
+                Kernel::Fixed(_) | Kernel::Line(..) => true,
                 Kernel::Map(_, v) => picked.contains(&Variant::Map(v)),
                 Kernel::Matmul(v, _) => picked.contains(&Variant::Matmul(v)),
                 Kernel::Matvec(v, _) => picked.contains(&Variant::Matvec(v)),
@@ -342,7 +343,7 @@ impl Gpu {
                 adapter,
                 limits,
                 features,
-                subgroups,
+                subgroup_size: subgroups.then_some(info.subgroup_min_size),
                 window_elems: (window_bytes / 4) as usize,
                 align_elems: (align / 4) as usize,
                 choices,
@@ -395,7 +396,7 @@ impl Gpu {
 
     /// Whether reductions use subgroup operations (see `GpuOptions::disable_subgroups`).
     pub fn uses_subgroups(&self) -> bool {
-        self.inner.subgroups
+        self.inner.subgroup_size.is_some()
     }
 
     /// Buffer-pool counters: how many buffers were ever made, and bytes held.

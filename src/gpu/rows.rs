@@ -1,10 +1,10 @@
-//! Host side of shaders/rows.wgsl (softmax, normalize_rows) and
-//! shaders/transpose.wgsl (their column variants).
+//! Host side of shaders/rows.wgsl (softmax, normalize_rows along rows) and
+//! shaders/columns.wgsl (the same along columns, with the rows' bits).
 
 use bytemuck::{Pod, Zeroable};
 
 use super::GpuArray;
-use super::kernels::KernelId;
+use super::kernels::{Kernel, LineStage};
 use crate::backend::{RowOp, check_rows};
 use crate::error::{Error, Result};
 
@@ -20,48 +20,33 @@ struct RowParams {
     pad: [u32; 3],
 }
 
-/// Keep in sync with `Params` in shaders/transpose.wgsl.
+/// Keep in sync with `Params` in shaders/columns.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct TransposeParams {
+struct ColumnParams {
     rows: u32,
     cols: u32,
-    tiles_x: u32,
-    pad: u32,
+    chunks: u32,
+    seg: u32,
+    sg: u32,
+    first: u32,
+    pad: [u32; 2],
 }
 
 /// The shader's workgroup size, elements per invocation, longest row for
-/// `rows_short`, and chunk length (`WG`, `PER_THREAD`, 32 and `CHUNK` in rows.wgsl).
+/// `rows_short`, and chunk length (`WG`, `PER_THREAD`, 32 and `CHUNK` in
+/// shaders/shared/row_stats.wgsl and shaders/rows.wgsl).
 const WG: u64 = 256;
 const PER_THREAD: usize = 8;
 const SHORT: usize = 32;
 const CHUNK: usize = 2048;
 
-struct Stages {
-    short: KernelId,
-    fused: KernelId,
-    partials: KernelId,
-    merge: KernelId,
-    apply: KernelId,
-}
-
-fn stages(op: RowOp) -> Stages {
-    match op {
-        RowOp::Softmax => Stages {
-            short: KernelId::SoftmaxShort,
-            fused: KernelId::SoftmaxFused,
-            partials: KernelId::SoftmaxPartials,
-            merge: KernelId::SoftmaxMerge,
-            apply: KernelId::SoftmaxApply,
-        },
-        RowOp::Normalize => Stages {
-            short: KernelId::NormalizeShort,
-            fused: KernelId::NormalizeFused,
-            partials: KernelId::NormalizePartials,
-            merge: KernelId::NormalizeMerge,
-            apply: KernelId::NormalizeApply,
-        },
-    }
+/// Invocations per line in rows_fused (and replayed by cols_stats): enough for
+/// PER_THREAD elements each, a power of two up to a workgroup.
+fn seg(len: usize) -> u32 {
+    len.div_ceil(PER_THREAD)
+        .next_power_of_two()
+        .min(WG as usize) as u32
 }
 
 impl GpuArray {
@@ -98,7 +83,7 @@ impl GpuArray {
             return self.alloc_like(name, self.shape.clone());
         }
         if axis == 0 {
-            return self.transpose(name)?.rows_op(op, 1)?.transpose(name);
+            return self.columns_op(op);
         }
         let (m, n) = (self.shape[0], self.shape[1]);
         let inner = &self.gpu.inner;
@@ -116,8 +101,8 @@ impl GpuArray {
             });
         }
         let out = self.alloc_like(name, self.shape.clone())?;
-        let s = stages(op);
         let rt = &inner.rt;
+        let stage = |s| Kernel::Line(op, s);
         for r0 in (0..m).step_by(rows_per_window) {
             let rows = rows_per_window.min(m - r0);
             let first = r0 * n;
@@ -131,15 +116,14 @@ impl GpuArray {
                 cols: n as u32,
                 chunks: chunks as u32,
                 base: base as u32,
-                // Invocations per row in rows_fused: enough for 8 elements each.
-                seg: n.div_ceil(PER_THREAD).next_power_of_two().min(WG as usize) as u32,
+                seg: seg(n),
                 pad: [0; 3],
             };
             let pb = bytemuck::bytes_of(&params);
             if n <= SHORT {
                 rt.dispatch(
                     name,
-                    s.short,
+                    stage(LineStage::RowsShort),
                     &[xw, ow],
                     Some(pb),
                     (rows as u64).div_ceil(WG),
@@ -148,7 +132,7 @@ impl GpuArray {
                 let rows_per_group = WG / u64::from(params.seg);
                 rt.dispatch(
                     name,
-                    s.fused,
+                    stage(LineStage::RowsFused),
                     &[xw, ow],
                     Some(pb),
                     (rows as u64).div_ceil(rows_per_group),
@@ -160,7 +144,7 @@ impl GpuArray {
                 let pw = partials.window(0, rows * chunks * 4);
                 rt.dispatch(
                     name,
-                    s.partials,
+                    stage(LineStage::RowsPartials),
                     &[xw, pw],
                     Some(pb),
                     (rows * chunks) as u64,
@@ -169,7 +153,13 @@ impl GpuArray {
                     partials.window(0, rows * chunks * 4),
                     stats.window(0, rows * 4),
                 );
-                rt.dispatch(name, s.merge, &[pw, sw], Some(pb), rows as u64)?;
+                rt.dispatch(
+                    name,
+                    stage(LineStage::RowsMerge),
+                    &[pw, sw],
+                    Some(pb),
+                    rows as u64,
+                )?;
                 let (xw, sw, ow) = (
                     self.window(start, len),
                     stats.window(0, rows * 4),
@@ -177,7 +167,7 @@ impl GpuArray {
                 );
                 rt.dispatch(
                     name,
-                    s.apply,
+                    stage(LineStage::RowsApply),
                     &[xw, sw, ow],
                     Some(pb),
                     ((rows * n) as u64).div_ceil(WG),
@@ -187,40 +177,98 @@ impl GpuArray {
         Ok(out)
     }
 
-    /// The transpose of a 2-D array (resident). The whole array must fit one
-    /// storage binding.
-    pub(crate) fn transpose(&self, op: &'static str) -> Result<GpuArray> {
+    /// `op` along axis 0: each column reduced as rows.wgsl reduces a row of
+    /// the same length (shaders/columns.wgsl), so the result has the bits of
+    /// the op on the transpose's rows. The whole array must fit one storage
+    /// binding.
+    fn columns_op(&self, op: RowOp) -> Result<GpuArray> {
+        let name = op.name();
         let (m, n) = (self.shape[0], self.shape[1]);
-        let out = self.alloc_like(op, vec![n, m])?;
-        if self.is_empty() {
-            return Ok(out);
-        }
+        let inner = &self.gpu.inner;
         let len = m * n;
-        if len > self.gpu.inner.window_elems {
+        if len > inner.window_elems {
             return Err(Error::TooLarge {
-                op,
+                op: name,
                 detail: format!(
-                    "along axis 0 the GPU transposes the array, which must then fit one storage binding \
-                     ({} f32); shape {:?}",
-                    self.gpu.inner.window_elems, self.shape
+                    "along axis 0 the whole array must fit one storage binding ({} f32); shape {:?}",
+                    inner.window_elems, self.shape
                 ),
             });
         }
-        let tiles_x = n.div_ceil(16);
-        let params = TransposeParams {
+        let out = self.alloc_like(name, self.shape.clone())?;
+        let stats = self.alloc_like(name, vec![n, 4])?;
+        let chunks = m.div_ceil(CHUNK);
+        let params = ColumnParams {
             rows: m as u32,
             cols: n as u32,
-            tiles_x: tiles_x as u32,
-            pad: 0,
+            chunks: chunks as u32,
+            seg: seg(m),
+            // The width of the row kernels' first tree level: their subgroup
+            // size, or the whole workgroup without subgroups.
+            sg: inner.subgroup_size.unwrap_or(WG as u32),
+            first: 0,
+            pad: [0; 2],
         };
-        let groups = (tiles_x * m.div_ceil(16)) as u64;
-        self.gpu.inner.rt.dispatch(
+        let whole = || self.window(0, len);
+        if m <= CHUNK {
+            self.columns_stage(
+                op,
+                LineStage::ColsStats,
+                params,
+                n,
+                &[whole(), stats.window(0, n * 4)],
+            )?;
+        } else {
+            let partials = self.alloc_like(name, vec![chunks * n, 4])?;
+            let pw = || partials.window(0, chunks * n * 4);
+            self.columns_stage(
+                op,
+                LineStage::ColsChunks,
+                params,
+                chunks * n,
+                &[whole(), pw()],
+            )?;
+            self.columns_stage(
+                op,
+                LineStage::ColsMerge,
+                params,
+                n,
+                &[pw(), stats.window(0, n * 4)],
+            )?;
+        }
+        self.columns_stage(
             op,
-            KernelId::Transpose,
-            &[self.window(0, len), out.window(0, len)],
-            Some(bytemuck::bytes_of(&params)),
-            groups,
+            LineStage::ColsApply,
+            params,
+            len,
+            &[whole(), stats.window(0, n * 4), out.window(0, len)],
         )?;
         Ok(out)
+    }
+
+    /// One stage of shaders/columns.wgsl over `count` invocations, in as many
+    /// dispatches as the grid needs (each starting at `first`).
+    fn columns_stage(
+        &self,
+        op: RowOp,
+        stage: LineStage,
+        mut params: ColumnParams,
+        count: usize,
+        bindings: &[super::runtime::Binding<'_>],
+    ) -> Result<()> {
+        let rt = &self.gpu.inner.rt;
+        let max = u64::from(rt.max_workgroups);
+        let step = (max * max * WG) as usize;
+        for first in (0..count).step_by(step) {
+            params.first = first as u32;
+            rt.dispatch(
+                op.name(),
+                Kernel::Line(op, stage),
+                bindings,
+                Some(bytemuck::bytes_of(&params)),
+                (step.min(count - first) as u64).div_ceil(WG),
+            )?;
+        }
+        Ok(())
     }
 }
