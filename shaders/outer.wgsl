@@ -1,15 +1,19 @@
 // outer: out (m x n) = a (m) b (n)^T, out[i][j] = a[i] * b[j].
 //
+// A template: src/gpu/kernels.rs `outer_source` writes one module per variant
+// (a `MapVariant`: WG invocations per workgroup, VEC4S vec4s each), filling in
+// SHAPE and writing out STEPS. Every variant writes the same products.
+//
 // Algorithm: store-bound (m * n writes, m + n reads), so each invocation writes
-// one aligned vec4 of the flat output, 64 invocations per workgroup: the
-// elementwise kernels' layout. It finds its row and column with one division and
+// VEC4S aligned vec4s of the flat output, a workgroup apart: the elementwise
+// kernels' layout. For each it finds its row and column with one division and
 // walks along (wrapping to the next row) for its four values; when n % 4 == 0 the
 // four share a row and b is read as one vec4. a and b are small and stay in cache.
 //
 // Bindings: 0 = a (read, whole), 1 = b (read, whole), 2 = out (read_write, a window
 // of `len` elements of the flat output whose first element is (i_base, j_base)),
 // 3 = params. The host starts windows at multiples of the binding alignment, so
-// the vec4 stores stay aligned. Workgroups: ceil(len / 256), 2-D grid folded.
+// the vec4 stores stay aligned. Workgroups: ceil(len / (4 WG VEC4S)), 2-D grid folded.
 
 // Rust twin: OuterParams in src/gpu/products.rs (keep in sync).
 struct Params {
@@ -24,13 +28,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-@compute @workgroup_size(64)
-fn outer(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let q = (wg.x + wg.y * nwg.x) * 64u + lid;
+/*SHAPE*/
+
+// Writes vec4 q of the window (nothing past its end).
+fn store_vec4(q: u32) {
     let l0 = q * 4u;
     if l0 >= p.len {
         return;
@@ -54,4 +55,14 @@ fn outer(
         }
     }
     out[q] = v;
+}
+
+@compute @workgroup_size(WG)
+fn outer(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let q0 = (wg.x + wg.y * nwg.x) * (WG * VEC4S) + lid;
+/*STEPS*/
 }

@@ -4,18 +4,26 @@
 //   l1   sum_i |y_i - x_i|       (x = yhat; the difference is fused, no temporary)
 //   l2   sum_i (y_i - x_i)^2
 //
-// Pass 1 (entry point pair_sums, KIND = dot, l1 or l2): `groups` workgroups of 256 invocations; each
-// invocation reads vec4s of both inputs in a grid-stride loop (coalesced, each
-// input read once) and keeps a vec4 running sum; lanes past n (the buffer's vec4
-// padding) are masked with select, so garbage there cannot leak in, NaN included.
-// The workgroup then sums its 256 values with a tree in workgroup memory and writes
+// A template: src/gpu/kernels.rs `reduce_source` writes one module per variant
+// (a `MapVariant`: WG invocations per workgroup, VEC4S vec4s per loop step),
+// filling in SHAPE and writing out STEPS.
+//
+// Pass 1 (entry point pair_sums, KIND = dot, l1 or l2): `groups` workgroups of WG
+// invocations; each invocation reads VEC4S vec4s of both inputs per step of a
+// grid-stride loop, a workgroup apart (coalesced, each input read once), into
+// VEC4S independent vec4 running sums (VEC4S loads in flight per invocation);
+// lanes past n (the buffer's vec4 padding) are masked with select, so garbage
+// there cannot leak in, NaN included. The running sums are added in order, then
+// the workgroup sums its WG values with a tree in workgroup memory and writes
 // one partial at partials[out_off + workgroup].
 // Pass 2 (entry point reduce_partials): one workgroup sums the partials the same way.
-// No atomics and a fixed grid for a given n, so the same input gives the same bits.
+// No atomics and a fixed grid for a given n and variant, so the same input gives
+// the same bits; another variant adds in another order (the last bits may differ).
 //
-// Error: a term passes through at most ceil(n / (4 * 256 * groups)) sequential adds,
-// 2 adds over the vec4, 8 tree levels, then ceil(partials / 256) + 8 in pass 2:
-// about 32 adds for n = 10^7 (groups = 1024), against n for one running sum.
+// Error: a term passes through at most ceil(n / (4 * WG * VEC4S * groups))
+// sequential adds, VEC4S - 1 adds over the running sums, 2 over the vec4,
+// log2(WG) tree levels, then ceil(partials / WG) + log2(WG) in pass 2. The host
+// keeps WG * groups at most 2^18 invocations.
 //
 // Bindings: 0 = x (read), 1 = y (read), 2 = out (read_write), 3 = params.
 // In pass 1, x and y are windows of the same range of both vectors and out holds
@@ -37,7 +45,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-const WG: u32 = 256u;
+/*SHAPE*/
 const DOT: u32 = 0u;
 const L1: u32 = 1u;
 const L2: u32 = 2u;
@@ -59,7 +67,7 @@ fn term(kind: u32, u: vec4<f32>, v: vec4<f32>) -> vec4<f32> {
     }
 }
 
-// Sums the workgroup's 256 values of `s`; the result is in tree[0].
+// Sums the workgroup's WG values of `s`; the result is in tree[0].
 fn workgroup_sum(lid: u32, s: f32) {
     tree[lid] = s;
     workgroupBarrier();
@@ -71,18 +79,27 @@ fn workgroup_sum(lid: u32, s: f32) {
     }
 }
 
+// The term of vec4 i, its lanes past n (the vec4 padding) zero.
+fn masked_term(kind: u32, i: u32) -> vec4<f32> {
+    var t = term(kind, x[i], y[i]);
+    if i * 4u + 4u > p.n {
+        let index = vec4<u32>(i * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
+        t = select(vec4<f32>(0.0), t, index < vec4<u32>(p.n));
+    }
+    return t;
+}
+
 fn partial_sums(kind: u32, wid: u32, lid: u32) {
     let n4 = (p.n + 3u) / 4u;
-    var acc = vec4<f32>(0.0);
-    for (var i = wid * WG + lid; i < n4; i += p.groups * WG) {
-        var t = term(kind, x[i], y[i]);
-        if i * 4u + 4u > p.n {
-            let index = vec4<u32>(i * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
-            t = select(vec4<f32>(0.0), t, index < vec4<u32>(p.n));
-        }
-        acc += t;
+    var acc: array<vec4<f32>, VEC4S>;
+    for (var i0 = wid * (WG * VEC4S) + lid; i0 < n4; i0 += p.groups * (WG * VEC4S)) {
+/*STEPS*/
     }
-    workgroup_sum(lid, (acc.x + acc.y) + (acc.z + acc.w));
+    var s = acc[0];
+    for (var k = 1u; k < VEC4S; k++) {
+        s += acc[k];
+    }
+    workgroup_sum(lid, (s.x + s.y) + (s.z + s.w));
     if lid == 0u {
         out[p.out_off + wid] = tree[0];
     }
@@ -92,7 +109,7 @@ fn partial_sums(kind: u32, wid: u32, lid: u32) {
 // value (src/gpu/kernels.rs), so the switch in `term` compiles away.
 override KIND: u32 = DOT;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn pair_sums(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -106,7 +123,7 @@ fn pair_sums(
     partial_sums(KIND, wid, lid);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn reduce_partials(@builtin(local_invocation_index) lid: u32) {
     var s = 0.0;
     for (var i = lid; i < p.n; i += WG) {

@@ -18,7 +18,7 @@ use common::products::{
     matrix, vector,
 };
 use common::{BackendCase, GpuCase, Outcome, check_expected, fail};
-use gpu_basics::gpu::MatvecVariant;
+use gpu_basics::gpu::{MapVariant, MatvecVariant};
 use gpu_basics::{Backend, Error, Gpu, GpuOptions};
 use ndarray::Array2;
 
@@ -264,6 +264,55 @@ fn every_matvec_variant(_: &Gpu) -> Outcome {
     Ok(())
 }
 
+/// Every outer variant, pinned in its own context with 4 KiB bindings (1,024
+/// f32) and at most 3 x 3 workgroups per dispatch: outputs around a
+/// workgroup's span, rows of every length mod 4 (the vec4 and the wrapping
+/// paths), many windows; every product bit for bit.
+fn every_outer_variant(_: &Gpu) -> Outcome {
+    for v in MapVariant::ALL {
+        let gpu = Gpu::with_options(GpuOptions {
+            pin_variants: vec![("outer".to_string(), v.name())],
+            max_binding_bytes: Some(4 << 10),
+            max_workgroups_per_dimension: Some(3),
+            ..Default::default()
+        })?;
+        // Kept to the end of the process, as in every_map_variant.
+        let gpu: &'static Gpu = Box::leak(Box::new(gpu));
+        if gpu.variant("outer", 1) != Some(v.name()) {
+            return Err(fail(format!(
+                "pinned {} but runs {:?}",
+                v.name(),
+                gpu.variant("outer", 1)
+            )));
+        }
+        let e = v.elems_per_group() as usize;
+        // Outputs just under, at and just over one workgroup's span (each
+        // vector must fit one 1,024-f32 binding).
+        let r = e / 64;
+        for (m, n) in [
+            (1, 1),
+            (r, 63),
+            (r, 64),
+            (r, 65),
+            (3, 5),
+            (7, 13),
+            (33, 31),
+            (300, 70),
+            (1024, 3),
+        ] {
+            let (x, y) = (vector(m, 11, -5.0, 5.0), vector(n, 12, -5.0, 5.0));
+            check_outer(gpu, x.view(), y.view()).map_err(|err| {
+                fail(format!(
+                    "{} ({m}, {n}): {}",
+                    v.name(),
+                    err.message().unwrap_or("")
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
 const CASES: &[BackendCase] = &[
     ("dot_exercise", dot_exercise),
     ("outer_exercise", outer_exercise),
@@ -278,6 +327,7 @@ const CASES: &[BackendCase] = &[
 const GPU_CASES: &[GpuCase] = &[
     ("splitting_paths", splitting_paths),
     ("every_matvec_variant", every_matvec_variant),
+    ("every_outer_variant", every_outer_variant),
 ];
 
 fn main() {

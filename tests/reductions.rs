@@ -9,9 +9,12 @@
 
 mod common;
 
-use common::products::{Reduction, check_reduction, int_vector, vector};
+use common::products::{
+    Reduction, check_reduction, check_reduction_within, gpu_sum_depth, int_vector, vector,
+};
 use common::{BackendCase, GpuCase, Outcome, fail};
-use gpu_basics::{Backend, Gpu};
+use gpu_basics::gpu::MapVariant;
+use gpu_basics::{Backend, Gpu, GpuOptions};
 use ndarray::Array1;
 
 /// Lengths around the GPU's vec4 (4), workgroup (1024 elements) and grid
@@ -86,12 +89,59 @@ fn reduction_past_one_binding(gpu: &Gpu) -> Outcome {
     Ok(())
 }
 
+/// Every reduce variant (dot, l1, l2), pinned in its own context with 16 KiB
+/// bindings (4,096 f32) and at most 3 x 3 workgroups per dispatch: lengths
+/// around a vec4, a workgroup's span and a window, in many windows and grids;
+/// exact on small integers (masking of the vec4 padding included) and within
+/// the variant's own bound on floats (`gpu_sum_depth`).
+fn every_reduce_variant(_: &Gpu) -> Outcome {
+    for v in MapVariant::ALL {
+        let gpu = Gpu::with_options(GpuOptions {
+            pin_variants: vec![("reduce".to_string(), v.name())],
+            max_binding_bytes: Some(16 << 10),
+            max_workgroups_per_dimension: Some(3),
+            ..Default::default()
+        })?;
+        // Kept to the end of the process, as in every_map_variant.
+        let gpu: &'static Gpu = Box::leak(Box::new(gpu));
+        if gpu.variant("dot", 1) != Some(v.name()) {
+            return Err(fail(format!(
+                "pinned {} but runs {:?}",
+                v.name(),
+                gpu.variant("dot", 1)
+            )));
+        }
+        let e = v.elems_per_group() as usize;
+        let window = gpu.limits().max_storage_buffer_binding_size.min(16 << 10) as usize / 4;
+        for n in [1, 3, 4, 5, e - 1, e, e + 1, 9 * e + 3, 4096, 4097, 40_001] {
+            let what = |err: common::Failed| {
+                let msg = err.message().unwrap_or("").to_string();
+                fail(format!("{} n = {n}: {msg}", v.name()))
+            };
+            let (x, y) = (
+                int_vector(n, n as u64, -3, 3),
+                int_vector(n, n as u64 + 1, -3, 3),
+            );
+            let (fx, fy) = (vector(n, 5, -1.0, 1.0), vector(n, 6, -1.0, 1.0));
+            let depth = gpu_sum_depth(n, v.workgroup as usize, v.vec4s as usize, window, 9);
+            for r in Reduction::ALL {
+                check_reduction_within(gpu, r, x.view(), y.view(), None).map_err(what)?;
+                check_reduction_within(gpu, r, fx.view(), fy.view(), Some(depth)).map_err(what)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 const CASES: &[BackendCase] = &[
     ("reduction_lengths", reduction_lengths),
     ("reductions_1e7", reductions_1e7),
 ];
 
-const GPU_CASES: &[GpuCase] = &[("reduction_past_one_binding", reduction_past_one_binding)];
+const GPU_CASES: &[GpuCase] = &[
+    ("reduction_past_one_binding", reduction_past_one_binding),
+    ("every_reduce_variant", every_reduce_variant),
+];
 
 fn main() {
     common::run(CASES, GPU_CASES);

@@ -57,20 +57,22 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
         )));
     }
     // One pick per map op (the unary ops and multiply) and size class, and
-    // one per size class for matmul and for matvec.
-    let picks_wanted = 2 * (Unary::ALL.len() + 1) + 2 + 2;
+    // one per size class for matmul, matvec, reduce and outer.
+    let picks_wanted = 2 * (Unary::ALL.len() + 1) + 2 * 4;
     if entry.adapter.name != off.adapter().name || entry.picks.len() != picks_wanted {
         return Err(fail(format!("entry {entry:?}")));
     }
     for (key, pick) in &entry.picks {
         let times = &entry.seconds[key];
         let best = times.iter().min_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
-        let known = if key.starts_with("matmul/") {
-            MatmulVariant::from_name(pick).is_some() && times.len() == MatmulVariant::ALL.len()
-        } else if key.starts_with("matvec/") {
-            MatvecVariant::from_name(pick).is_some() && times.len() == MatvecVariant::ALL.len()
-        } else {
-            MapVariant::from_name(pick).is_some() && times.len() == MapVariant::ALL.len()
+        let known = match key.split('/').next() {
+            Some("matmul") => {
+                MatmulVariant::from_name(pick).is_some() && times.len() == MatmulVariant::ALL.len()
+            }
+            Some("matvec") => {
+                MatvecVariant::from_name(pick).is_some() && times.len() == MatvecVariant::ALL.len()
+            }
+            _ => MapVariant::from_name(pick).is_some() && times.len() == MapVariant::ALL.len(),
         };
         if !known || best != pick {
             return Err(fail(format!("{key}: pick {pick}, times {times:?}")));
@@ -117,6 +119,8 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
         ("map", "wg128x2"),
         ("matmul", "128x128r8x8k8"),
         ("matvec", "lanes256"),
+        ("reduce", "wg64x4"),
+        ("outer", "wg256x2"),
     ];
     let pinned = with(Tuning::CacheAt(path.clone()), &pins)?;
     let wrong = pinned.variants().into_iter().any(|(key, v)| {
@@ -137,12 +141,11 @@ fn caches_that_do_not_apply(_: &Gpu) -> Outcome {
     let dir = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
     let defaults = |gpu: &Gpu, why: &str| -> Outcome {
         let all_default = gpu.variants().iter().all(|(key, v)| {
-            *v == if key.starts_with("matmul/") {
-                MatmulVariant::DEFAULT.name()
-            } else if key.starts_with("matvec/") {
-                MatvecVariant::DEFAULT.name()
-            } else {
-                MapVariant::DEFAULT.name()
+            *v == match key.split('/').next() {
+                Some("matmul") => MatmulVariant::DEFAULT.name(),
+                Some("matvec") => MatvecVariant::DEFAULT.name(),
+                Some("reduce") => MapVariant::DEFAULT_REDUCE.name(),
+                _ => MapVariant::DEFAULT.name(),
             }
         });
         if all_default && gpu.tuning().contains(why) {

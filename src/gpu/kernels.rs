@@ -3,7 +3,9 @@
 //! the kernels it will run. The elementwise kernels are generated, one module
 //! per (op, variant), from shaders/map.wgsl and the op's definition
 //! (src/unary/); the matmul kernels, one module per variant, from
-//! shaders/matmul.wgsl; the others are listed in `KERNELS`.
+//! shaders/matmul.wgsl; likewise matvec, dot/l1/l2 and outer; the row ops'
+//! stages come from two files with their statistics appended. Every kernel is
+//! a value of `Kernel`, and `Kernel::desc` says how to build it.
 //!
 //! Binding convention, the same in every shader: read-only storage inputs first
 //! (bindings 0..reads), then read-write outputs, then the uniform parameter block
@@ -65,8 +67,7 @@ impl MapOp {
     }
 }
 
-/// Every kernel the crate can dispatch: a generated map kernel, or one of the
-/// table `KERNELS`.
+/// Every kernel the crate can dispatch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Kernel {
     Map(MapOp, MapVariant),
@@ -76,7 +77,28 @@ pub(crate) enum Kernel {
     Matvec(MatvecVariant, bool),
     /// A stage of softmax or normalize_rows, along rows or columns.
     Line(RowOp, LineStage),
-    Fixed(KernelId),
+    /// A dot/l1/l2 variant: pass 1 for one term, or pass 2 (`Partials`).
+    Reduce(MapVariant, ReduceKind),
+    Outer(MapVariant),
+}
+
+/// What a reduce.wgsl pipeline sums: a term of two vectors (`KIND` in the
+/// shader), or the partials of pass 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ReduceKind {
+    Dot,
+    L1,
+    L2,
+    Partials,
+}
+
+impl ReduceKind {
+    pub(crate) const ALL: [ReduceKind; 4] = [
+        ReduceKind::Dot,
+        ReduceKind::L1,
+        ReduceKind::L2,
+        ReduceKind::Partials,
+    ];
 }
 
 /// The stages of the row ops (shaders/rows.wgsl) and of their column twins
@@ -143,15 +165,10 @@ impl LineStage {
     }
 }
 
-impl From<KernelId> for Kernel {
-    fn from(k: KernelId) -> Kernel {
-        Kernel::Fixed(k)
-    }
-}
-
 impl Kernel {
     /// Every kernel: each map op in every variant, each matmul and matvec
-    /// variant (both entry points), each row-op stage, then `KERNELS`.
+    /// variant (both entry points), each row-op stage, each reduce and outer
+    /// variant.
     pub(crate) fn all() -> Vec<Kernel> {
         let maps = MapOp::all()
             .flat_map(|op| MapVariant::ALL.into_iter().map(move |v| Kernel::Map(op, v)));
@@ -164,10 +181,17 @@ impl Kernel {
         let lines = [RowOp::Softmax, RowOp::Normalize]
             .into_iter()
             .flat_map(|op| LineStage::ALL.into_iter().map(move |s| Kernel::Line(op, s)));
+        let reduces = MapVariant::ALL.into_iter().flat_map(|v| {
+            ReduceKind::ALL
+                .into_iter()
+                .map(move |kind| Kernel::Reduce(v, kind))
+        });
+        let outers = MapVariant::ALL.into_iter().map(Kernel::Outer);
         maps.chain(matmuls)
             .chain(matvecs)
             .chain(lines)
-            .chain(KERNELS.iter().map(|k| k.id))
+            .chain(reduces)
+            .chain(outers)
             .collect()
     }
 
@@ -175,7 +199,6 @@ impl Kernel {
     pub(crate) fn desc(self) -> KernelDesc {
         match self {
             Kernel::Map(op, v) => KernelDesc {
-                id: self,
                 module: Cow::Owned(format!("map.wgsl ({}, {})", op.name(), v.name())),
                 source: Cow::Owned(map_source(op, v)),
                 entry: "map",
@@ -185,7 +208,6 @@ impl Kernel {
                 constants: &[],
             },
             Kernel::Matmul(v, aligned) => KernelDesc {
-                id: self,
                 // Both entry points share the module.
                 module: Cow::Owned(format!("matmul.wgsl ({})", v.name())),
                 source: Cow::Owned(matmul_source(v)),
@@ -200,7 +222,6 @@ impl Kernel {
                 constants: &[],
             },
             Kernel::Matvec(v, merge) => KernelDesc {
-                id: self,
                 module: Cow::Owned(format!("matvec.wgsl ({})", v.name())),
                 source: Cow::Owned(matvec_source(v)),
                 entry: if merge { "matvec_merge" } else { "matvec" },
@@ -212,7 +233,6 @@ impl Kernel {
             Kernel::Line(op, stage) => {
                 let (module, source) = stage.module();
                 KernelDesc {
-                    id: self,
                     module: Cow::Borrowed(module),
                     source: Cow::Borrowed(source),
                     entry: stage.entry(),
@@ -228,19 +248,35 @@ impl Kernel {
                     },
                 }
             }
-            Kernel::Fixed(k) => KERNELS[k as usize].clone(),
+            Kernel::Reduce(v, kind) => KernelDesc {
+                module: Cow::Owned(format!("reduce.wgsl ({})", v.name())),
+                source: Cow::Owned(reduce_source(v)),
+                entry: match kind {
+                    ReduceKind::Partials => "reduce_partials",
+                    _ => "pair_sums",
+                },
+                reads: 2,
+                writes: 1,
+                uniform_bytes: 16,
+                // `KIND` in the shader (pass 2 does not use it).
+                constants: match kind {
+                    ReduceKind::Dot => &[("KIND", 0.0)],
+                    ReduceKind::L1 => &[("KIND", 1.0)],
+                    ReduceKind::L2 => &[("KIND", 2.0)],
+                    ReduceKind::Partials => &[],
+                },
+            },
+            Kernel::Outer(v) => KernelDesc {
+                module: Cow::Owned(format!("outer.wgsl ({})", v.name())),
+                source: Cow::Owned(outer_source(v)),
+                entry: "outer",
+                reads: 2,
+                writes: 1,
+                uniform_bytes: 16,
+                constants: &[],
+            },
         }
     }
-}
-
-/// The kernels of `KERNELS`. The discriminant indexes that table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum KernelId {
-    Dot,
-    L1,
-    L2,
-    ReducePartials,
-    Outer,
 }
 
 const MAP_WGSL: &str = include_str!("../../shaders/map.wgsl");
@@ -379,7 +415,6 @@ fn matvec_source(v: MatvecVariant) -> String {
 
 #[derive(Clone)]
 pub(crate) struct KernelDesc {
-    pub id: Kernel,
     /// The module's name: its file under shaders/ (for a map kernel, the
     /// template's, the op's and the variant's name), for labels and error
     /// messages; pipelines of one module share its compiled shader.
@@ -412,87 +447,38 @@ const OUTER_WGSL: &str = include_str!("../../shaders/outer.wgsl");
 const MATVEC_WGSL: &str = include_str!("../../shaders/matvec.wgsl");
 const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
 
-/// The products' kernels: two inputs, one output, one parameter block.
-const fn product(
-    id: KernelId,
-    file: &'static str,
-    source: &'static str,
-    entry: &'static str,
-    uniform_bytes: u64,
-) -> KernelDesc {
-    product_with(id, file, source, entry, uniform_bytes, &[])
+/// The `MapVariant` shape of a reduce or outer module: its workgroup size
+/// and vec4s per invocation as WGSL constants.
+fn shape(v: MapVariant) -> String {
+    format!(
+        "const WG: u32 = {}u; // invocations per workgroup\nconst VEC4S: u32 = {}u; // vec4s per invocation and step",
+        v.workgroup, v.vec4s
+    )
 }
 
-/// `product` with override constants.
-const fn product_with(
-    id: KernelId,
-    file: &'static str,
-    source: &'static str,
-    entry: &'static str,
-    uniform_bytes: u64,
-    constants: &'static [(&'static str, f64)],
-) -> KernelDesc {
-    KernelDesc {
-        id: Kernel::Fixed(id),
-        module: Cow::Borrowed(file),
-        source: Cow::Borrowed(source),
-        entry,
-        reads: 2,
-        writes: 1,
-        uniform_bytes,
-        constants,
-    }
-}
-
-/// In `KernelId` order.
-pub(crate) const KERNELS: &[KernelDesc] = &[
-    product_with(
-        KernelId::Dot,
-        "reduce.wgsl",
-        REDUCE_WGSL,
-        "pair_sums",
-        16,
-        &[("KIND", 0.0)],
-    ),
-    product_with(
-        KernelId::L1,
-        "reduce.wgsl",
-        REDUCE_WGSL,
-        "pair_sums",
-        16,
-        &[("KIND", 1.0)],
-    ),
-    product_with(
-        KernelId::L2,
-        "reduce.wgsl",
-        REDUCE_WGSL,
-        "pair_sums",
-        16,
-        &[("KIND", 2.0)],
-    ),
-    product(
-        KernelId::ReducePartials,
-        "reduce.wgsl",
-        REDUCE_WGSL,
-        "reduce_partials",
-        16,
-    ),
-    product(KernelId::Outer, "outer.wgsl", OUTER_WGSL, "outer", 16),
-];
-
-// `KERNELS[id as usize]` is kernel `id`: checked when the crate compiles.
-const _: () = {
-    let mut i = 0;
-    while i < KERNELS.len() {
-        assert!(
-            matches!(KERNELS[i].id, Kernel::Fixed(id) if id as usize == i),
-            "KERNELS must be in KernelId order"
+/// A dot/l1/l2 variant's module: VEC4S steps into VEC4S running sums.
+fn reduce_source(v: MapVariant) -> String {
+    let mut steps = String::new();
+    for k in 0..v.vec4s {
+        steps += &format!(
+            "        {{\n            let i = i0 + {k}u * WG;\n            if i < n4 {{\n                acc[{k}] += masked_term(kind, i);\n            }}\n        }}\n"
         );
-        i += 1;
     }
-    // ...and every id has an entry (Outer is the last variant).
-    assert!(KERNELS.len() == KernelId::Outer as usize + 1);
-};
+    REDUCE_WGSL
+        .replace("/*SHAPE*/", &shape(v))
+        .replace("/*STEPS*/\n", &steps)
+}
+
+/// An outer variant's module: VEC4S vec4 stores per invocation.
+fn outer_source(v: MapVariant) -> String {
+    let mut steps = String::new();
+    for k in 0..v.vec4s {
+        steps += &format!("    store_vec4(q0 + {k}u * WG);\n");
+    }
+    OUTER_WGSL
+        .replace("/*SHAPE*/", &shape(v))
+        .replace("/*STEPS*/\n", &steps)
+}
 
 const REDUCE_WORKGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_workgroup.wgsl");
 const REDUCE_SUBGROUP_WGSL: &str = include_str!("../../shaders/shared/reduce_subgroup.wgsl");
@@ -579,15 +565,7 @@ pub fn kernel_variants() -> Vec<KernelVariant> {
 
 /// The .wgsl files under shaders/ that the kernel table uses.
 pub fn shader_files() -> Vec<&'static str> {
-    let mut files: Vec<&'static str> = KERNELS
-        .iter()
-        .map(|k| match &k.module {
-            Cow::Borrowed(file) => *file,
-            Cow::Owned(_) => unreachable!("KERNELS name their files"),
-        })
-        .collect();
-    files.dedup();
-    files.extend([
+    vec![
         "map.wgsl",
         "rows.wgsl",
         "columns.wgsl",
@@ -597,8 +575,9 @@ pub fn shader_files() -> Vec<&'static str> {
         "shared/elementwise.wgsl",
         "shared/reduce_workgroup.wgsl",
         "shared/reduce_subgroup.wgsl",
-    ]);
-    files
+        "reduce.wgsl",
+        "outer.wgsl",
+    ]
 }
 
 /// A built kernel, with what `Runtime::dispatch` checks its arguments against.

@@ -328,8 +328,10 @@ impl Gpu {
         let picked: Vec<Variant> = choices.picks().into_iter().map(|(_, v)| v).collect();
         for kernel in Kernel::all() {
             let runs = match kernel {
-                Kernel::Fixed(_) | Kernel::Line(..) => true,
+                Kernel::Line(..) => true,
                 Kernel::Map(_, v) => picked.contains(&Variant::Map(v)),
+                Kernel::Reduce(v, _) => picked.contains(&Variant::Reduce(v)),
+                Kernel::Outer(v) => picked.contains(&Variant::Outer(v)),
                 Kernel::Matmul(v, _) => picked.contains(&Variant::Matmul(v)),
                 Kernel::Matvec(v, _) => picked.contains(&Variant::Matvec(v)),
             };
@@ -354,13 +356,16 @@ impl Gpu {
     }
 
     /// The variant this context runs for the op named `op` on `len` elements
-    /// (the output's for the elementwise ops and matmul, m x n; W's for
-    /// matvec, m x k), by name (`MapVariant::name`, `MatmulVariant::name`,
+    /// (the output's for the elementwise ops, outer and matmul, m x n; W's for
+    /// matvec, m x k; each input's for dot, l1 and l2), by name (`MapVariant::name`, `MatmulVariant::name`,
     /// `MatvecVariant::name`); `None` for ops without variants.
     pub fn variant(&self, op: &str, len: usize) -> Option<String> {
+        let c = &self.inner.choices;
         match op {
-            "matmul" => return Some(self.inner.choices.matmul_for(len).name()),
-            "matvec" => return Some(self.inner.choices.matvec_for(len).name()),
+            "matmul" => return Some(c.matmul_for(len).name()),
+            "matvec" => return Some(c.matvec_for(len).name()),
+            "dot" | "l1" | "l2" => return Some(c.reduce_for(len).name()),
+            "outer" => return Some(c.outer_for(len).name()),
             _ => {}
         }
         let map = kernels::MapOp::all().find(|m| m.name() == op)?;

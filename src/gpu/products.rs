@@ -17,8 +17,8 @@ use bytemuck::{Pod, Zeroable};
 use ndarray::{ArrayD, IxDyn};
 
 use super::GpuArray;
-use super::kernels::{Kernel, KernelId};
-use super::variants::{MatmulVariant, MatvecVariant};
+use super::kernels::{Kernel, ReduceKind};
+use super::variants::{MapVariant, MatmulVariant, MatvecVariant};
 use crate::backend::{check_inner, check_same_len, dims};
 use crate::error::{Error, Result};
 
@@ -76,13 +76,12 @@ struct MatmulParams {
     pad: [u32; 2],
 }
 
-/// Invocations per workgroup in reduce.wgsl.
-const REDUCE_WG: usize = 256;
-/// Workgroups of the first reduction pass, at most. About 2 resident workgroups per
-/// streaming multiprocessor on big GPUs, so each invocation still sums several
-/// vec4s (Harris's "many elements per thread"), and the second pass has at most
-/// 4 partials per invocation. Depends only on n, so results are reproducible.
-const REDUCE_MAX_GROUPS: usize = 1024;
+/// Invocations of the first reduction pass, at most (1,024 workgroups of 256,
+/// or more of fewer). About 2 resident workgroups of 256 per streaming
+/// multiprocessor on big GPUs, so each invocation still sums several vec4s
+/// (Harris's "many elements per thread"). Depends only on n and the variant, so
+/// results are reproducible.
+const REDUCE_MAX_INVOCATIONS: usize = 1 << 18;
 /// matvec splits rows into segments (shaders/matvec.wgsl) while a dispatch
 /// would have fewer workgroups than this: about what a large GPU holds at
 /// once (an H100: 132 SMs x 8 workgroups of 256 invocations = 1,056), so a
@@ -90,8 +89,6 @@ const REDUCE_MAX_GROUPS: usize = 1024;
 const MATVEC_TARGET_GROUPS: usize = 1024;
 /// ...and while each segment keeps every lane at least this many steps.
 const MATVEC_MIN_STEPS: usize = 16;
-/// Elements per workgroup in outer.wgsl (64 invocations x one vec4).
-const OUTER_ELEMS: usize = 256;
 /// Most of k one dispatch covers; longer products add into C over several.
 /// At most 2,048 k-steps of 8 (1,024 of 16) keep a dispatch short (watchdogs
 /// such as Windows' TDR kill long ones) and each invocation under llvmpipe's
@@ -137,21 +134,28 @@ impl GpuArray {
     /// Inner product with a vector of the same length, as a 0-d array.
     /// See [`crate::Backend::dot`].
     pub fn dot(&self, other: &GpuArray) -> Result<GpuArray> {
-        self.reduce("dot", KernelId::Dot, other)
+        self.reduce("dot", ReduceKind::Dot, other)
     }
 
     /// L1 loss with `self` as yhat: sum_i |y_i - yhat_i|, as a 0-d array.
     pub fn l1(&self, y: &GpuArray) -> Result<GpuArray> {
-        self.reduce("l1", KernelId::L1, y)
+        self.reduce("l1", ReduceKind::L1, y)
     }
 
     /// L2 loss with `self` as yhat: sum_i (y_i - yhat_i)^2, as a 0-d array.
     pub fn l2(&self, y: &GpuArray) -> Result<GpuArray> {
-        self.reduce("l2", KernelId::L2, y)
+        self.reduce("l2", ReduceKind::L2, y)
     }
 
     /// Outer product of two vectors: a (len(self), len(other)) matrix.
     pub fn outer(&self, other: &GpuArray) -> Result<GpuArray> {
+        let outputs = self.len() * other.len();
+        let v = self.gpu.inner.choices.outer_for(outputs);
+        self.outer_variant(other, v)
+    }
+
+    /// `outer` in the given variant (for `tune`, which times each).
+    pub(crate) fn outer_variant(&self, other: &GpuArray, v: MapVariant) -> Result<GpuArray> {
         let op = "outer";
         if self.shape.len() != 1 || other.shape.len() != 1 {
             return Err(Error::shape(
@@ -182,8 +186,10 @@ impl GpuArray {
         }
         let rt = &self.gpu.inner.rt;
         let total = m * n;
-        // Window starts stay multiples of the alignment: OUTER_ELEMS f32 are 1 KiB.
-        let step = window.min(self.max_groups() * OUTER_ELEMS);
+        let per_group = v.elems_per_group() as usize;
+        // Window starts stay multiples of the alignment: a workgroup's span is
+        // at least 256 f32, 1 KiB (and the window a multiple of the alignment).
+        let step = window.min(self.max_groups() * per_group);
         for start in (0..total).step_by(step) {
             let len = step.min(total - start);
             let params = OuterParams {
@@ -194,14 +200,14 @@ impl GpuArray {
             };
             rt.dispatch(
                 op,
-                KernelId::Outer,
+                Kernel::Outer(v),
                 &[
                     self.window(0, m),
                     other.window(0, n),
                     out.window(start, len),
                 ],
                 Some(bytemuck::bytes_of(&params)),
-                len.div_ceil(OUTER_ELEMS) as u64,
+                len.div_ceil(per_group) as u64,
             )?;
         }
         Ok(out)
@@ -407,7 +413,19 @@ impl GpuArray {
 
     /// dot, l1 or l2 of `self` and `other`: per-window partial sums, then one pass
     /// over all partials.
-    fn reduce(&self, op: &'static str, kernel: KernelId, other: &GpuArray) -> Result<GpuArray> {
+    fn reduce(&self, op: &'static str, kind: ReduceKind, other: &GpuArray) -> Result<GpuArray> {
+        let v = self.gpu.inner.choices.reduce_for(self.len());
+        self.reduce_variant(op, kind, other, v)
+    }
+
+    /// `reduce` in the given variant (for `tune`, which times each).
+    pub(crate) fn reduce_variant(
+        &self,
+        op: &'static str,
+        kind: ReduceKind,
+        other: &GpuArray,
+        v: MapVariant,
+    ) -> Result<GpuArray> {
         check_same_len(op, &self.shape, &other.shape)?;
         self.check_same_gpu(op, other)?;
         let n = self.len();
@@ -421,8 +439,8 @@ impl GpuArray {
             .map(|start| {
                 let len = window.min(n - start);
                 let groups = len
-                    .div_ceil(4 * REDUCE_WG)
-                    .min(REDUCE_MAX_GROUPS)
+                    .div_ceil(v.elems_per_group() as usize)
+                    .min(REDUCE_MAX_INVOCATIONS / v.workgroup as usize)
                     .min(max_groups);
                 (start, len, groups)
             })
@@ -440,7 +458,7 @@ impl GpuArray {
             };
             rt.dispatch(
                 op,
-                kernel,
+                Kernel::Reduce(v, kind),
                 &[
                     self.window(start, len),
                     other.window(start, len),
@@ -462,7 +480,7 @@ impl GpuArray {
         // the second is unused here. Both are read-only, which wgpu allows.
         rt.dispatch(
             op,
-            KernelId::ReducePartials,
+            Kernel::Reduce(v, ReduceKind::Partials),
             &[
                 partials.window(0, total),
                 partials.window(0, total),
@@ -552,7 +570,8 @@ mod tests {
             ("long block", Some(&[0u8; 32][..]), 3),
             ("two bindings", Some(right), 2),
         ] {
-            let r = rt.dispatch("test", KernelId::Dot, &bindings()[..n_bindings], params, 1);
+            let kernel = Kernel::Reduce(MapVariant::DEFAULT_REDUCE, ReduceKind::Dot);
+            let r = rt.dispatch("test", kernel, &bindings()[..n_bindings], params, 1);
             assert!(matches!(r, Err(Error::Gpu { .. })), "{what}: {r:?}");
         }
         assert_eq!(recorded.to_array().unwrap()[[]], 14.0);

@@ -1,5 +1,5 @@
 //! Autotuning: `tune` times every variant of each kernel family (`map`,
-//! `matmul`, `matvec`) on this adapter, for each size class, and keeps the fastest in a cache file, one
+//! `reduce`, `outer`, `matmul`, `matvec`) on this adapter, for each size class, and keeps the fastest in a cache file, one
 //! entry per (adapter, vendor and device id, driver, backend, crate version).
 //! A `Gpu` reads its entry when it is made (`GpuOptions::tuning`); it never
 //! tunes by itself, so no call pauses for it. A cache that cannot be read, or
@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::kernels::MapOp;
+use super::kernels::{MapOp, ReduceKind};
 use super::variants::{
-    Choices, MapVariant, MatmulVariant, MatvecVariant, SizeClass, matmul_key, matvec_key, pick_key,
+    Choices, ClassFamily, MapVariant, MatmulVariant, MatvecVariant, SizeClass, pick_key,
 };
 use super::{Gpu, GpuArray};
 use crate::error::{Error, Result};
@@ -279,6 +279,36 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
             entry.seconds.insert(key, times);
         }
     }
+    // dot, l1 and l2 share a pick (the same memory traffic); timed on dot,
+    // at the map sizes. outer: a square output of about the same size.
+    for (&class, &n) in SizeClass::ALL.iter().zip(&options.sizes) {
+        let data: Vec<f32> = (0..n).map(|i| (i % 7) as f32 - 3.0).collect();
+        let x = gpu.upload(&ndarray::Array1::from(data))?;
+        let mut times = BTreeMap::new();
+        for v in MapVariant::ALL {
+            let (s, how) = per_call(gpu, options.min_run_s, &|| {
+                x.reduce_variant("dot", ReduceKind::Dot, &x, v).map(drop)
+            })?;
+            times.insert(v.name(), s);
+            entry.timing = how.to_string();
+        }
+        let key = ClassFamily::Reduce.key(class);
+        entry.picks.insert(key.clone(), fastest(&times));
+        entry.seconds.insert(key, times);
+        let side = (n as f64).sqrt().ceil() as usize;
+        let v1 = gpu.upload(&ndarray::Array1::from_elem(side, 0.5f32))?;
+        let mut times = BTreeMap::new();
+        for v in MapVariant::ALL {
+            let (s, how) = per_call(gpu, options.min_run_s, &|| {
+                v1.outer_variant(&v1, v).map(drop)
+            })?;
+            times.insert(v.name(), s);
+            entry.timing = how.to_string();
+        }
+        let key = ClassFamily::Outer.key(class);
+        entry.picks.insert(key.clone(), fastest(&times));
+        entry.seconds.insert(key, times);
+    }
     for (&class, &side) in SizeClass::ALL.iter().zip(&options.matmul_sizes) {
         let a = square("matmul_sizes", gpu, class, side)?;
         let mut times = BTreeMap::new();
@@ -289,7 +319,7 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
             times.insert(v.name(), s);
             entry.timing = how.to_string();
         }
-        let key = matmul_key(class);
+        let key = ClassFamily::Matmul.key(class);
         entry.picks.insert(key.clone(), fastest(&times));
         entry.seconds.insert(key, times);
     }
@@ -305,7 +335,7 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
             times.insert(v.name(), s);
             entry.timing = how.to_string();
         }
-        let key = matvec_key(class);
+        let key = ClassFamily::Matvec.key(class);
         entry.picks.insert(key.clone(), fastest(&times));
         entry.seconds.insert(key, times);
     }

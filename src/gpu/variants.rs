@@ -4,9 +4,10 @@
 //! per op and size class: the defaults, or what `gpu-basics tune` measured on this
 //! adapter (src/gpu/tune.rs), unless `GpuOptions` pins another.
 //!
-//! Families so far: `map` (the elementwise ops: the unary ops and multiply),
-//! `matmul` (the tiles of shaders/matmul.wgsl) and `matvec` (the team per row
-//! of shaders/matvec.wgsl).
+//! Families: `map` (the elementwise ops: the unary ops and multiply, picked per
+//! op), `matmul` (the tiles of shaders/matmul.wgsl), `matvec` (the team per row
+//! of shaders/matvec.wgsl), `reduce` (dot, l1, l2) and `outer`, the last two
+//! in the `map` shapes (workgroup size, vec4s per invocation).
 
 use std::collections::HashMap;
 
@@ -31,6 +32,13 @@ impl MapVariant {
     /// What the crate ran before variants existed, and runs without a pick.
     pub const DEFAULT: MapVariant = MapVariant {
         workgroup: 64,
+        vec4s: 1,
+    };
+
+    /// What dot, l1 and l2 ran before variants: workgroups of 256, one vec4
+    /// per step.
+    pub const DEFAULT_REDUCE: MapVariant = MapVariant {
+        workgroup: 256,
         vec4s: 1,
     };
 
@@ -191,26 +199,81 @@ pub(crate) enum Variant {
     Map(MapVariant),
     Matmul(MatmulVariant),
     Matvec(MatvecVariant),
+    /// dot, l1, l2: the `map` shapes (workgroup, vec4s per step).
+    Reduce(MapVariant),
+    /// outer: the `map` shapes.
+    Outer(MapVariant),
 }
 
 impl Variant {
     pub(crate) fn name(self) -> String {
         match self {
-            Variant::Map(v) => v.name(),
+            Variant::Map(v) | Variant::Reduce(v) | Variant::Outer(v) => v.name(),
             Variant::Matmul(v) => v.name(),
             Variant::Matvec(v) => v.name(),
         }
     }
 }
 
+/// The families picked per size class only (one pick for all their ops).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ClassFamily {
+    Matmul,
+    Matvec,
+    Reduce,
+    Outer,
+}
+
+impl ClassFamily {
+    pub(crate) const ALL: [ClassFamily; 4] = [
+        ClassFamily::Matmul,
+        ClassFamily::Matvec,
+        ClassFamily::Reduce,
+        ClassFamily::Outer,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ClassFamily::Matmul => "matmul",
+            ClassFamily::Matvec => "matvec",
+            ClassFamily::Reduce => "reduce",
+            ClassFamily::Outer => "outer",
+        }
+    }
+
+    fn default(self) -> Variant {
+        match self {
+            ClassFamily::Matmul => Variant::Matmul(MatmulVariant::DEFAULT),
+            ClassFamily::Matvec => Variant::Matvec(MatvecVariant::DEFAULT),
+            ClassFamily::Reduce => Variant::Reduce(MapVariant::DEFAULT_REDUCE),
+            ClassFamily::Outer => Variant::Outer(MapVariant::DEFAULT),
+        }
+    }
+
+    /// The family's variant named `name`.
+    fn parse(self, name: &str) -> Option<Variant> {
+        match self {
+            ClassFamily::Matmul => MatmulVariant::from_name(name).map(Variant::Matmul),
+            ClassFamily::Matvec => MatvecVariant::from_name(name).map(Variant::Matvec),
+            ClassFamily::Reduce => MapVariant::from_name(name).map(Variant::Reduce),
+            ClassFamily::Outer => MapVariant::from_name(name).map(Variant::Outer),
+        }
+    }
+
+    /// The pick's key in the cache and `Gpu::variants`: `<family>/<class>`.
+    pub(crate) fn key(self, class: SizeClass) -> String {
+        format!("{}/{}", self.name(), class.name())
+    }
+}
+
 /// The kernel families and their variant names, for `GpuOptions::pin_variants`
 /// and `gpu-basics info`.
-pub const FAMILIES: &[&str] = &["map", "matmul", "matvec"];
+pub const FAMILIES: &[&str] = &["map", "matmul", "matvec", "reduce", "outer"];
 
 /// The names of a family's variants.
 fn variant_names(family: &str) -> Option<Vec<String>> {
     match family {
-        "map" => Some(MapVariant::ALL.map(MapVariant::name).to_vec()),
+        "map" | "reduce" | "outer" => Some(MapVariant::ALL.map(MapVariant::name).to_vec()),
         "matmul" => Some(MatmulVariant::ALL.map(MatmulVariant::name).to_vec()),
         "matvec" => Some(MatvecVariant::ALL.map(MatvecVariant::name).to_vec()),
         _ => None,
@@ -252,18 +315,7 @@ impl SizeClass {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Choices {
     map: HashMap<(MapOp, SizeClass), MapVariant>,
-    matmul: HashMap<SizeClass, MatmulVariant>,
-    matvec: HashMap<SizeClass, MatvecVariant>,
-}
-
-/// The cache's and `Gpu::variants`' name of the matmul pick: `matmul/<class>`.
-pub(crate) fn matmul_key(class: SizeClass) -> String {
-    format!("matmul/{}", class.name())
-}
-
-/// The same for matvec: `matvec/<class>`.
-pub(crate) fn matvec_key(class: SizeClass) -> String {
-    format!("matvec/{}", class.name())
+    classes: HashMap<(ClassFamily, SizeClass), Variant>,
 }
 
 impl Choices {
@@ -275,24 +327,48 @@ impl Choices {
             .unwrap_or(MapVariant::DEFAULT)
     }
 
+    fn class_pick(&self, family: ClassFamily, len: usize) -> Variant {
+        let class = SizeClass::of(len);
+        self.classes
+            .get(&(family, class))
+            .copied()
+            .unwrap_or(family.default())
+    }
+
     /// The matmul variant for a C of `outputs` elements.
     pub(crate) fn matmul_for(&self, outputs: usize) -> MatmulVariant {
-        self.matmul
-            .get(&SizeClass::of(outputs))
-            .copied()
-            .unwrap_or(MatmulVariant::DEFAULT)
+        match self.class_pick(ClassFamily::Matmul, outputs) {
+            Variant::Matmul(v) => v,
+            _ => MatmulVariant::DEFAULT,
+        }
     }
 
     /// The matvec variant for a W of `elems` elements (m x k).
     pub(crate) fn matvec_for(&self, elems: usize) -> MatvecVariant {
-        self.matvec
-            .get(&SizeClass::of(elems))
-            .copied()
-            .unwrap_or(MatvecVariant::DEFAULT)
+        match self.class_pick(ClassFamily::Matvec, elems) {
+            Variant::Matvec(v) => v,
+            _ => MatvecVariant::DEFAULT,
+        }
+    }
+
+    /// The dot, l1 and l2 variant for vectors of `len`.
+    pub(crate) fn reduce_for(&self, len: usize) -> MapVariant {
+        match self.class_pick(ClassFamily::Reduce, len) {
+            Variant::Reduce(v) => v,
+            _ => MapVariant::DEFAULT_REDUCE,
+        }
+    }
+
+    /// The outer variant for an output of `outputs` elements.
+    pub(crate) fn outer_for(&self, outputs: usize) -> MapVariant {
+        match self.class_pick(ClassFamily::Outer, outputs) {
+            Variant::Outer(v) => v,
+            _ => MapVariant::DEFAULT,
+        }
     }
 
     /// Every pick, as (key, variant): `map/<op>/<class>` in op and class
-    /// order, then `matmul/<class>`, then `matvec/<class>`.
+    /// order, then `<family>/<class>` for the other families.
     pub(crate) fn picks(&self) -> Vec<(String, Variant)> {
         let mut out = Vec::new();
         for op in MapOp::all() {
@@ -305,21 +381,11 @@ impl Choices {
                 out.push((pick_key(op, c), Variant::Map(v)));
             }
         }
-        for c in SizeClass::ALL {
-            let v = self
-                .matmul
-                .get(&c)
-                .copied()
-                .unwrap_or(MatmulVariant::DEFAULT);
-            out.push((matmul_key(c), Variant::Matmul(v)));
-        }
-        for c in SizeClass::ALL {
-            let v = self
-                .matvec
-                .get(&c)
-                .copied()
-                .unwrap_or(MatvecVariant::DEFAULT);
-            out.push((matvec_key(c), Variant::Matvec(v)));
+        for f in ClassFamily::ALL {
+            for c in SizeClass::ALL {
+                let v = self.classes.get(&(f, c)).copied().unwrap_or(f.default());
+                out.push((f.key(c), v));
+            }
         }
         out
     }
@@ -327,23 +393,18 @@ impl Choices {
     /// Sets the pick named `key` (`map/sigmoid/small`, `matmul/large`) to the
     /// variant named `variant`; false if either name is unknown.
     pub(crate) fn set(&mut self, key: &str, variant: &str) -> bool {
-        if let Some(c) = SizeClass::ALL.into_iter().find(|&c| matmul_key(c) == key) {
-            return match MatmulVariant::from_name(variant) {
-                Some(v) => {
-                    self.matmul.insert(c, v);
-                    true
+        for f in ClassFamily::ALL {
+            for c in SizeClass::ALL {
+                if f.key(c) == key {
+                    return match f.parse(variant) {
+                        Some(v) => {
+                            self.classes.insert((f, c), v);
+                            true
+                        }
+                        None => false,
+                    };
                 }
-                None => false,
-            };
-        }
-        if let Some(c) = SizeClass::ALL.into_iter().find(|&c| matvec_key(c) == key) {
-            return match MatvecVariant::from_name(variant) {
-                Some(v) => {
-                    self.matvec.insert(c, v);
-                    true
-                }
-                None => false,
-            };
+            }
         }
         let found = MapOp::all()
             .flat_map(|op| SizeClass::ALL.map(|c| (op, c)))

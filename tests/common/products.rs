@@ -131,6 +131,30 @@ pub fn sum_depth(backend: &str, n: usize) -> f64 {
     }
 }
 
+/// d for the GPU's sum of n terms in any reduce variant (shaders/reduce.wgsl:
+/// `wg` invocations per workgroup, `vec4s` running sums each), with `window`
+/// elements per binding and at most `max_groups` workgroups per dispatch, from
+/// the host's rule (src/gpu/products.rs: per window, ceil(len / (4 wg vec4s))
+/// workgroups, at most 2^18 / wg and max_groups): per lane at most
+/// ceil(len / (4 wg vec4s groups)) sequential adds into each running sum,
+/// vec4s - 1 to join them, 2 over the vec4, log2(wg) tree levels; then pass 2
+/// over all P partials: ceil(P / wg) sequential adds and log2(wg) levels. For
+/// the default (256, 1) this is within `sum_depth`'s gpu bound.
+pub fn gpu_sum_depth(n: usize, wg: usize, vec4s: usize, window: usize, max_groups: usize) -> f64 {
+    let (mut partials, mut per_lane) = (0, 0);
+    for start in (0..n).step_by(window) {
+        let len = window.min(n - start);
+        let groups = len
+            .div_ceil(4 * wg * vec4s)
+            .min((1 << 18) / wg)
+            .min(max_groups);
+        partials += groups;
+        per_lane = per_lane.max(len.div_ceil(4 * wg * vec4s * groups));
+    }
+    let levels = (wg as f64).log2();
+    (per_lane + vec4s - 1 + 2 + partials.div_ceil(wg)) as f64 + 2.0 * levels
+}
+
 /// d for one matmul or matvec output with inner dimension k: naive sums in float64;
 /// the cpu's gemm (blocked over k) and the gpu's tiled kernel add the k products
 /// of each output in sequence within blocks (gamma_k at most); the gpu's matvec
@@ -153,13 +177,21 @@ pub fn check_reduction(
     y: ArrayView1<'_, f32>,
     exact: bool,
 ) -> Outcome {
+    let depth = (!exact).then(|| sum_depth(b.name(), x.len()));
+    check_reduction_within(b, r, x, y, depth)
+}
+
+/// `check_reduction` with the bound's d given (`None`: exact).
+pub fn check_reduction_within(
+    b: &dyn Backend,
+    r: Reduction,
+    x: ArrayView1<'_, f32>,
+    y: ArrayView1<'_, f32>,
+    depth: Option<f64>,
+) -> Outcome {
     let got = f64::from(r.call(b, x, y)?);
     let (want, abs) = r.oracle(x, y);
-    let tol = if exact {
-        0.0
-    } else {
-        (sum_depth(b.name(), x.len()) + 2.0) * EPS * abs
-    };
+    let tol = depth.map_or(0.0, |d| (d + 2.0) * EPS * abs);
     if (got - want).abs() <= tol {
         Ok(())
     } else {

@@ -324,18 +324,16 @@ impl Run {
                 .map_err(|e| e.to_string())?;
             let (secs, how) = measure_resident(cfg, g, op, &resident)?;
             push("gpu", how, secs);
-            if let Op::Unary(_) | Op::Multiply | Op::Matmul | Op::Matvec = op {
-                // Variants are picked by the output's size (W's for matvec,
-                // the largest array here).
-                let by = if op == Op::Matvec {
-                    elements
-                } else {
-                    output_elems
-                };
-                let variant = g.variant(op.name(), by as usize);
-                for r in rows.iter_mut().rev().take(2) {
-                    r.variant.clone_from(&variant);
-                }
+            // Variants are picked by the output's size (W's for matvec and
+            // the inputs' for dot, l1 and l2: the largest array here); `None`
+            // for ops without variants.
+            let by = match op {
+                Op::Matvec | Op::Dot | Op::L1 | Op::L2 => elements,
+                _ => output_elems,
+            };
+            let variant = g.variant(op.name(), by as usize);
+            for r in rows.iter_mut().rev().take(2) {
+                r.variant.clone_from(&variant);
             }
         }
         Ok(())
