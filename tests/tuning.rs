@@ -1,12 +1,15 @@
 //! The tuning cache (src/gpu/tune.rs) on the adapter at hand: `tune` writes an
 //! entry for this adapter whose picks a `Gpu` then runs; pins override it; a
 //! corrupt cache, another adapter's entry or `Tuning::Off` leave the defaults and
-//! say why; a second adapter's entry survives a retune; and a tuned context
-//! gives the default context's bits for map and matmul (a matvec variant may
-//! change the last bits: another order of adds). (Every variant's correctness is
-//! tests/elementwise.rs `every_map_variant`, tests/matmul.rs
-//! `every_matmul_variant` and tests/products.rs `every_matvec_variant`; the timings here prove nothing
-//! about speed on a software adapter, only that a winner is picked and kept.)
+//! say why; a second adapter's entry survives a retune; `TuneIfMissing` tunes
+//! once; and a tuned context gives the default context's bits for map and
+//! matmul (a matvec or reduce variant may change the last bits: another order
+//! of adds). Every variant's correctness is tested elsewhere, pinned:
+//! `every_map_variant` (tests/elementwise.rs), `every_matmul_variant`
+//! (tests/matmul.rs), `every_matvec_variant` and `every_outer_variant`
+//! (tests/products.rs), `every_reduce_variant` (tests/reductions.rs). The
+//! timings here prove nothing about speed on a software adapter, only that a
+//! winner is picked and kept.
 
 mod common;
 
@@ -182,9 +185,29 @@ fn caches_that_do_not_apply(_: &Gpu) -> Outcome {
     Ok(())
 }
 
+/// `Tuning::TuneIfMissing`: a context on a cache without this adapter tunes
+/// first and runs the picks; the next one reads them without tuning again (the
+/// file is unchanged, timings included).
+fn tune_on_first_use(_: &Gpu) -> Outcome {
+    let dir = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let path = dir.path().join("tune.json");
+    let first = with(Tuning::TuneIfMissing(quick(&path)), &[])?;
+    let written = std::fs::read(&path).map_err(|e| fail(format!("no cache written: {e}")))?;
+    if !first.tuning().starts_with("tuned") || entries(&path)?.len() != 1 {
+        return Err(fail(format!("first use: {}", first.tuning())));
+    }
+    let again = with(Tuning::TuneIfMissing(quick(&path)), &[])?;
+    let now = std::fs::read(&path).map_err(|e| fail(e.to_string()))?;
+    if now != written || again.variants() != first.variants() {
+        return Err(fail("the second context tuned again"));
+    }
+    Ok(())
+}
+
 const GPU_CASES: &[GpuCase] = &[
     ("tune_then_run_the_picks", tune_then_run_the_picks),
     ("caches_that_do_not_apply", caches_that_do_not_apply),
+    ("tune_on_first_use", tune_on_first_use),
 ];
 
 fn main() {

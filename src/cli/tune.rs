@@ -29,16 +29,14 @@ pub fn tune(args: &Args) -> Result<(), String> {
     if gpu.adapter().is_software {
         println!("(a software adapter: the picks fit this driver on this CPU, not a GPU)");
     }
-    let mut options = TuneOptions {
+    let options = TuneOptions {
         cache: args.cache.clone(),
-        ..Default::default()
+        ..if args.quick {
+            TuneOptions::quick()
+        } else {
+            TuneOptions::default()
+        }
     };
-    if args.quick {
-        options.sizes = [1 << 14, 1 << 18];
-        options.matmul_sizes = [128, 768];
-        options.matvec_sizes = [128, 1024];
-        options.min_run_s = 0.005;
-    }
     let (entry, path) = gpu::tune(&gpu, &options).map_err(|e| e.to_string())?;
     for (key, times) in &entry.seconds {
         println!("{key} ({} timing):", entry.timing);

@@ -164,6 +164,9 @@ impl Gpu {
 
     pub fn with_options(options: GpuOptions) -> Result<Gpu> {
         options.check()?;
+        if let Tuning::TuneIfMissing(t) = &options.tuning {
+            return Gpu::tuned_on_first_use(&options, t);
+        }
         pollster::block_on(async {
             // From env so WGPU_BACKEND can restrict the choice; GL is left out: it has
             // no subgroups and, on llvmpipe, only duplicates the Vulkan adapter.
@@ -353,6 +356,44 @@ impl Gpu {
                 tuning,
             }),
         })
+    }
+
+    /// `Tuning::TuneIfMissing`: the context the cache gives, after tuning this
+    /// adapter into the cache if it had no entry for it.
+    fn tuned_on_first_use(options: &GpuOptions, t: &TuneOptions) -> Result<Gpu> {
+        let path = t
+            .cache
+            .clone()
+            .or_else(default_cache_path)
+            .ok_or_else(|| Error::Options {
+                option: "tuning",
+                detail: "no cache directory is known; name a cache file in TuneOptions::cache"
+                    .into(),
+            })?;
+        let cached = GpuOptions {
+            tuning: Tuning::CacheAt(path.clone()),
+            ..options.clone()
+        };
+        let gpu = Gpu::with_options(cached.clone())?;
+        if gpu.tuning().starts_with("tuned") {
+            return Ok(gpu);
+        }
+        drop(gpu);
+        // Every variant is timed explicitly, whatever is pinned.
+        let untuned = Gpu::with_options(GpuOptions {
+            tuning: Tuning::Off,
+            pin_variants: Vec::new(),
+            ..options.clone()
+        })?;
+        tune::tune(
+            &untuned,
+            &TuneOptions {
+                cache: Some(path),
+                ..t.clone()
+            },
+        )?;
+        drop(untuned);
+        Gpu::with_options(cached)
     }
 
     /// The variant this context runs for the op named `op` on `len` elements

@@ -20,7 +20,7 @@ use super::{Gpu, GpuArray};
 use crate::error::{Error, Result};
 
 /// Where a `Gpu` takes its variants from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum Tuning {
     /// The cache at `default_cache_path()`, if it has an entry for this adapter.
     #[default]
@@ -29,6 +29,11 @@ pub enum Tuning {
     CacheAt(PathBuf),
     /// The defaults, whatever any cache says.
     Off,
+    /// The cache at `options.cache` (or the default path); where it has no
+    /// entry for this adapter, `Gpu::with_options` first runs `tune` with these
+    /// options and writes one, which takes seconds to minutes (opt-in: no
+    /// other setting ever tunes by itself). `TuneOptions::quick()` keeps it short.
+    TuneIfMissing(TuneOptions),
 }
 
 /// `GPU_BASICS_TUNE_CACHE` if set, else `gpu-basics/tune.json` in the user's
@@ -112,12 +117,14 @@ fn read_cache(path: &Path) -> std::result::Result<CacheFile, String> {
     Ok(file)
 }
 
-/// The choices for `key` under `tuning`, and a line saying where they came from.
+/// The choices for `key` under `tuning`, and a line saying where they came
+/// from (starting with "tuned" when from a cache entry).
 pub(crate) fn load(tuning: &Tuning, key: &AdapterKey) -> (Choices, String) {
     let path = match tuning {
         Tuning::Off => return (Choices::default(), "defaults (tuning off)".into()),
         Tuning::CacheAt(p) => p.clone(),
-        Tuning::Cache => match default_cache_path() {
+        Tuning::TuneIfMissing(TuneOptions { cache: Some(p), .. }) => p.clone(),
+        Tuning::Cache | Tuning::TuneIfMissing(_) => match default_cache_path() {
             Some(p) => p,
             None => return (Choices::default(), "defaults (no cache directory)".into()),
         },
@@ -156,8 +163,8 @@ pub(crate) fn load(tuning: &Tuning, key: &AdapterKey) -> (Choices, String) {
     (c, format!("tuned (cache {})", path.display()))
 }
 
-/// How long `tune` times each variant.
-#[derive(Debug, Clone)]
+/// What `tune` times, and where it writes.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TuneOptions {
     /// The cache to write (default: `default_cache_path()`).
     pub cache: Option<PathBuf>,
@@ -181,6 +188,20 @@ impl Default for TuneOptions {
             matmul_sizes: [256, 2048],
             matvec_sizes: [256, 4096],
             min_run_s: 0.02,
+        }
+    }
+}
+
+impl TuneOptions {
+    /// Smaller sizes and shorter timings: a few seconds on a GPU (what
+    /// `gpu-basics tune --quick` runs).
+    pub fn quick() -> TuneOptions {
+        TuneOptions {
+            sizes: [1 << 14, 1 << 18],
+            matmul_sizes: [128, 768],
+            matvec_sizes: [128, 1024],
+            min_run_s: 0.005,
+            ..Default::default()
         }
     }
 }
