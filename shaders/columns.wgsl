@@ -23,12 +23,12 @@
 // products), so only the grouping matters, and the grouping is the same.
 //
 // Stages (host: src/gpu/rows.rs), m = the column length:
-//   cols_stats   m <= 2048: one invocation per column; m <= 32 as rows_short
-//                (one chain), else as rows_fused (seg lanes of up to
-//                PER_THREAD elements each); writes finish(stat) per column.
-//   cols_chunks  m > 2048: one invocation per (chunk of CHUNK rows, column), as
+//   cols_stats   m <= CHUNK: one invocation per column; as rows_short (one
+//                chain) where the rows take it, else as rows_fused (seg lanes
+//                of up to PER_THREAD elements each); writes finish(stat).
+//   cols_chunks  m > CHUNK: one invocation per (chunk of CHUNK rows, column), as
 //                rows_partials (WG lanes); writes the chunk's stat.
-//   cols_merge   m > 2048: one invocation per column merges its chunks' stats
+//   cols_merge   m > CHUNK: one invocation per column merges its chunks' stats
 //                as rows_merge does and writes finish(stat).
 //   cols_apply   one invocation per element, from its column's stat.
 // Each stage covers invocations `first` .. `first` + 256 x workgroups of its
@@ -43,8 +43,8 @@ struct Params {
     seg: u32,    // lanes rows_fused uses for a line of m (a power of two, up to WG)
     sg: u32,     // the row kernels' subgroup size; WG where they reduce without subgroups
     first: u32,  // index of this dispatch's first invocation in the stage's space
+    short: u32,  // 1: the rows take rows_short for a line of m (one chain)
     _pad0: u32,
-    _pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -129,7 +129,7 @@ fn cols_stats(
         return;
     }
     var s = identity();
-    if p.rows <= 32u {
+    if p.short == 1u {
         // rows_short: one chain down the line.
         for (var i = 0u; i < p.rows; i++) {
             s = combine(s, element(x[i * p.cols + j]));

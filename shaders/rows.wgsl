@@ -2,16 +2,22 @@
 // statistics they reduce (and their handling of NaN, infinities and
 // subnormals) are in shaders/shared/row_stats.wgsl, appended by the host.
 //
-// Stages, chosen by the host (src/gpu/rows.rs) from the row length `cols`:
-//   rows_short    cols <= 32:   one invocation per row; the second read of the
-//                               row hits the cache.
-//   rows_fused    cols <= 2048: a segment of `seg` invocations per row (seg a
-//                               power of two, seg * 8 >= cols, so 8 to 256), WG / seg
+// Stages, chosen by the host (src/gpu/rows.rs) from the row length `cols` and
+// the variant (`RowsVariant`: PER_THREAD = 8 or 16, and the fewest invocations
+// per row, `min_seg`):
+//   rows_short    cols <= 32, min_seg = 1: one invocation per row; the second
+//                               read of the row hits the cache.
+//   rows_fused    cols <= CHUNK (2048 or 4096): a segment of `seg` invocations
+//                               per row (seg a power of two, seg * PER_THREAD
+//                               >= cols, at least min_seg, at most 256), WG / seg
 //                               rows per workgroup; the row stays in registers
 //                               between the reduction and the write: one read,
-//                               one write, and no idle invocations for rows of 64.
+//                               one write, and no idle invocations for rows of
+//                               64. With min_seg 4 or 16, short rows are read by
+//                               neighbouring invocations (coalesced), several
+//                               rows per subgroup.
 //   rows_partials, rows_merge, rows_apply
-//                 longer rows: each row is cut into chunks of 2048, one
+//                 longer rows: each row is cut into chunks of CHUNK, one
 //                 workgroup per chunk writes a stat; one workgroup per row merges
 //                 them; then every element is rewritten: two reads, one write,
 //                 full parallelism even for a single 10^7-element row.

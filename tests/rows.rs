@@ -7,7 +7,8 @@ mod common;
 
 use common::rows::{arr, check_both, check_normalize, check_softmax};
 use common::{BackendCase, GpuCase, Outcome, check_expected, fail, same_bits};
-use gpu_basics::{Backend, Error, Gpu};
+use gpu_basics::gpu::RowsVariant;
+use gpu_basics::{Backend, Error, Gpu, GpuOptions};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, array, s};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -352,9 +353,71 @@ fn columns_in_many_dispatches(gpu: &Gpu) -> Outcome {
     Ok(())
 }
 
+/// Every rows variant, pinned in its own context: rows around the short,
+/// one-pass and chunked paths' limits (1, 4, 31 to 33, 64, the variant's
+/// one-pass length and one more, and three of it), within the oracle's bounds;
+/// and along axis 0 the same bits as the rows of the transpose in the same
+/// variant, for columns of each path's lengths.
+fn every_rows_variant(_: &Gpu) -> Outcome {
+    for v in RowsVariant::ALL {
+        let gpu = Gpu::with_options(GpuOptions {
+            pin_variants: vec![("rows".to_string(), v.name())],
+            ..Default::default()
+        })?;
+        // Kept to the end of the process, as in every_map_variant.
+        let gpu: &'static Gpu = Box::leak(Box::new(gpu));
+        if gpu.variant("softmax", 1) != Some(v.name()) {
+            let runs = gpu.variant("softmax", 1);
+            return Err(fail(format!("pinned {} but runs {runs:?}", v.name())));
+        }
+        let c = v.chunk();
+        let what = |m: usize, n: usize| {
+            move |e: libtest_mimic::Failed| {
+                fail(format!(
+                    "{} ({m}, {n}): {}",
+                    v.name(),
+                    e.message().unwrap_or("")
+                ))
+            }
+        };
+        for (i, (m, n)) in [
+            (300, 1),
+            (257, 4),
+            (100, 31),
+            (100, 32),
+            (100, 33),
+            (50, 64),
+            (9, c - 1),
+            (5, c),
+            (5, c + 1),
+            (2, 3 * c + 5),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let x = arr(m, n, 600 + i as u64, -30.0, 30.0);
+            check_softmax(gpu, x.view(), Axis(1)).map_err(what(m, n))?;
+            check_normalize(gpu, x.view(), Axis(1)).map_err(what(m, n))?;
+        }
+        for (m, n) in [
+            (1, 5),
+            (5, 1),
+            (33, 3),
+            (c + 1, 3),
+            (3 * c + 5, 2),
+            (3, c + 1),
+        ] {
+            let y = arr(m, n, 11, -5.0, 5.0);
+            columns_equal_transposed_rows(gpu, &y).map_err(what(m, n))?;
+        }
+    }
+    Ok(())
+}
+
 const GPU_CASES: &[GpuCase] = &[
     ("rows_small_bindings", rows_small_bindings),
     ("columns_in_many_dispatches", columns_in_many_dispatches),
+    ("every_rows_variant", every_rows_variant),
 ];
 
 fn main() {

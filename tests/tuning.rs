@@ -16,7 +16,9 @@ mod common;
 use std::path::Path;
 
 use common::{GpuCase, Outcome, fail, values};
-use gpu_basics::gpu::{CacheEntry, MapVariant, MatmulVariant, MatvecVariant, TuneOptions, tune};
+use gpu_basics::gpu::{
+    CacheEntry, MapVariant, MatmulVariant, MatvecVariant, RowsVariant, TuneOptions, tune,
+};
 use gpu_basics::{Backend, Gpu, GpuOptions, Tuning, Unary};
 use ndarray::Array1;
 
@@ -60,8 +62,8 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
         )));
     }
     // One pick per map op (the unary ops and multiply) and size class, and
-    // one per size class for matmul, matvec, reduce and outer.
-    let picks_wanted = 2 * (Unary::ALL.len() + 1) + 2 * 4;
+    // one per size class for matmul, matvec, reduce, outer and rows.
+    let picks_wanted = 2 * (Unary::ALL.len() + 1) + 2 * 5;
     if entry.adapter.name != off.adapter().name || entry.picks.len() != picks_wanted {
         return Err(fail(format!("entry {entry:?}")));
     }
@@ -74,6 +76,9 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
             }
             Some("matvec") => {
                 MatvecVariant::from_name(pick).is_some() && times.len() == MatvecVariant::ALL.len()
+            }
+            Some("rows") => {
+                RowsVariant::from_name(pick).is_some() && times.len() == RowsVariant::ALL.len()
             }
             _ => MapVariant::from_name(pick).is_some() && times.len() == MapVariant::ALL.len(),
         };
@@ -124,6 +129,7 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
         ("matvec", "lanes256"),
         ("reduce", "wg64x4"),
         ("outer", "wg256x2"),
+        ("rows", "pt16s4"),
     ];
     let pinned = with(Tuning::CacheAt(path.clone()), &pins)?;
     let wrong = pinned.variants().into_iter().any(|(key, v)| {
@@ -148,6 +154,7 @@ fn caches_that_do_not_apply(_: &Gpu) -> Outcome {
                 Some("matmul") => MatmulVariant::DEFAULT.name(),
                 Some("matvec") => MatvecVariant::DEFAULT.name(),
                 Some("reduce") => MapVariant::DEFAULT_REDUCE.name(),
+                Some("rows") => RowsVariant::DEFAULT.name(),
                 _ => MapVariant::DEFAULT.name(),
             }
         });

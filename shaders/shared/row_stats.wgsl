@@ -37,13 +37,16 @@
 //
 // WG, PER_THREAD and CHUNK are the shape of a row's reduction (rows.wgsl); the
 // column kernels replay the same reduction tree, so they share these values.
+// PER_THREAD is a placeholder, so each variant's modules are generated.
 
 override OP: u32 = 0u;
 const SOFTMAX: u32 = 0u;
 
 const WG: u32 = 256u;
-const PER_THREAD: u32 = 8u;
-const CHUNK: u32 = 2048u; // WG * PER_THREAD
+// Elements per invocation in a row's reduction: 8 or 16, per variant
+// (`RowsVariant` in src/gpu/variants.rs; the host fills in PER_THREAD).
+const PER_THREAD: u32 = /*PER_THREAD*/u;
+const CHUNK: u32 = WG * PER_THREAD; // the longest row reduced in one pass
 // Exactly representable (Tint rejects a decimal literal that rounds).
 const LOWEST: f32 = -0x1.fffffep+127f; // -f32::MAX
 const MIN_NORMAL: f32 = 0x1p-126f;

@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use super::variants::{MapVariant, MatmulVariant, MatvecVariant};
+use super::variants::{MapVariant, MatmulVariant, MatvecVariant, RowsVariant};
 use crate::backend::RowOp;
 use crate::error::{Error, Result};
 use crate::unary::Unary;
@@ -75,8 +75,10 @@ pub(crate) enum Kernel {
     Matmul(MatmulVariant, bool),
     /// A matvec variant; `merge`: the entry point that adds split rows' partials.
     Matvec(MatvecVariant, bool),
-    /// A stage of softmax or normalize_rows, along rows or columns.
-    Line(RowOp, LineStage),
+    /// A stage of softmax or normalize_rows, along rows or columns, with
+    /// `RowsVariant::per_thread` elements per invocation (the variant's other
+    /// knob is the host's).
+    Line(RowOp, LineStage, u32),
     /// A dot/l1/l2 variant: pass 1 for one term, or pass 2 (`Partials`).
     Reduce(MapVariant, ReduceKind),
     Outer(MapVariant),
@@ -143,8 +145,8 @@ impl LineStage {
         }
     }
 
-    /// Its source and module name: one of two files, each with the statistics
-    /// appended.
+    /// Its file and source: one of two files, each with the statistics
+    /// appended (PER_THREAD still to fill in).
     fn module(self) -> (&'static str, &'static str) {
         match self {
             LineStage::RowsShort
@@ -178,9 +180,17 @@ impl Kernel {
         let matvecs = MatvecVariant::ALL
             .into_iter()
             .flat_map(|v| [Kernel::Matvec(v, false), Kernel::Matvec(v, true)]);
-        let lines = [RowOp::Softmax, RowOp::Normalize]
-            .into_iter()
-            .flat_map(|op| LineStage::ALL.into_iter().map(move |s| Kernel::Line(op, s)));
+        let mut per_thread: Vec<u32> = RowsVariant::ALL.iter().map(|v| v.per_thread).collect();
+        per_thread.dedup();
+        let lines = per_thread.into_iter().flat_map(|pt| {
+            [RowOp::Softmax, RowOp::Normalize]
+                .into_iter()
+                .flat_map(move |op| {
+                    LineStage::ALL
+                        .into_iter()
+                        .map(move |s| Kernel::Line(op, s, pt))
+                })
+        });
         let reduces = MapVariant::ALL.into_iter().flat_map(|v| {
             ReduceKind::ALL
                 .into_iter()
@@ -230,11 +240,11 @@ impl Kernel {
                 uniform_bytes: 48,
                 constants: &[],
             },
-            Kernel::Line(op, stage) => {
-                let (module, source) = stage.module();
+            Kernel::Line(op, stage, per_thread) => {
+                let (file, source) = stage.module();
                 KernelDesc {
-                    module: Cow::Borrowed(module),
-                    source: Cow::Borrowed(source),
+                    module: Cow::Owned(format!("{file} (pt{per_thread})")),
+                    source: Cow::Owned(source.replace("/*PER_THREAD*/", &per_thread.to_string())),
                     entry: stage.entry(),
                     reads: stage.reads(),
                     writes: 1,

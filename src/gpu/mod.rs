@@ -26,7 +26,7 @@ pub use array::GpuArray;
 pub use kernels::{KernelVariant, kernel_variants, shader_files, shader_sources};
 pub use pool::MemoryStats;
 pub use tune::{AdapterKey, CacheEntry, TuneOptions, Tuning, default_cache_path, tune};
-pub use variants::{FAMILIES, MapVariant, MatmulVariant, MatvecVariant, SizeClass};
+pub use variants::{FAMILIES, MapVariant, MatmulVariant, MatvecVariant, RowsVariant, SizeClass};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -331,7 +331,9 @@ impl Gpu {
         let picked: Vec<Variant> = choices.picks().into_iter().map(|(_, v)| v).collect();
         for kernel in Kernel::all() {
             let runs = match kernel {
-                Kernel::Line(..) => true,
+                Kernel::Line(_, _, pt) => picked
+                    .iter()
+                    .any(|v| matches!(v, Variant::Rows(r) if r.per_thread == pt)),
                 Kernel::Map(_, v) => picked.contains(&Variant::Map(v)),
                 Kernel::Reduce(v, _) => picked.contains(&Variant::Reduce(v)),
                 Kernel::Outer(v) => picked.contains(&Variant::Outer(v)),
@@ -397,7 +399,7 @@ impl Gpu {
     }
 
     /// The variant this context runs for the op named `op` on `len` elements
-    /// (the output's for the elementwise ops, outer and matmul, m x n; W's for
+    /// (the output's for the elementwise ops, the row ops, outer and matmul; W's for
     /// matvec, m x k; each input's for dot, l1 and l2), by name (`MapVariant::name`, `MatmulVariant::name`,
     /// `MatvecVariant::name`); `None` for ops without variants.
     pub fn variant(&self, op: &str, len: usize) -> Option<String> {
@@ -407,6 +409,7 @@ impl Gpu {
             "matvec" => return Some(c.matvec_for(len).name()),
             "dot" | "l1" | "l2" => return Some(c.reduce_for(len).name()),
             "outer" => return Some(c.outer_for(len).name()),
+            "softmax" | "normalize_rows" => return Some(c.rows_for(len).name()),
             _ => {}
         }
         let map = kernels::MapOp::all().find(|m| m.name() == op)?;

@@ -5,6 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::GpuArray;
 use super::kernels::{Kernel, LineStage};
+use super::variants::RowsVariant;
 use crate::backend::{RowOp, check_rows};
 use crate::error::{Error, Result};
 
@@ -30,24 +31,13 @@ struct ColumnParams {
     seg: u32,
     sg: u32,
     first: u32,
-    pad: [u32; 2],
+    short: u32,
+    pad: u32,
 }
 
-/// The shader's workgroup size, elements per invocation, longest row for
-/// `rows_short`, and chunk length (`WG`, `PER_THREAD`, 32 and `CHUNK` in
-/// shaders/shared/row_stats.wgsl and shaders/rows.wgsl).
+/// The shaders' workgroup size (`WG` in shaders/shared/row_stats.wgsl); the
+/// variant (`RowsVariant`) gives the rest of a line's shape.
 const WG: u64 = 256;
-const PER_THREAD: usize = 8;
-const SHORT: usize = 32;
-const CHUNK: usize = 2048;
-
-/// Invocations per line in rows_fused (and replayed by cols_stats): enough for
-/// PER_THREAD elements each, a power of two up to a workgroup.
-fn seg(len: usize) -> u32 {
-    len.div_ceil(PER_THREAD)
-        .next_power_of_two()
-        .min(WG as usize) as u32
-}
 
 impl GpuArray {
     /// Row softmax of a 2-D array; see [`crate::Backend::softmax`].
@@ -71,6 +61,12 @@ impl GpuArray {
     }
 
     fn rows_op(&self, op: RowOp, axis: usize) -> Result<GpuArray> {
+        let v = self.gpu.inner.choices.rows_for(self.len());
+        self.rows_variant(op, axis, v)
+    }
+
+    /// `rows_op` in the given variant (for `tune`, which times each).
+    pub(crate) fn rows_variant(&self, op: RowOp, axis: usize, v: RowsVariant) -> Result<GpuArray> {
         let name = op.name();
         if self.shape.len() != 2 {
             return Err(Error::shape(
@@ -83,7 +79,7 @@ impl GpuArray {
             return self.alloc_like(name, self.shape.clone());
         }
         if axis == 0 {
-            return self.columns_op(op);
+            return self.columns_op(op, v);
         }
         let (m, n) = (self.shape[0], self.shape[1]);
         let inner = &self.gpu.inner;
@@ -102,7 +98,8 @@ impl GpuArray {
         }
         let out = self.alloc_like(name, self.shape.clone())?;
         let rt = &inner.rt;
-        let stage = |s| Kernel::Line(op, s);
+        let stage = |s| Kernel::Line(op, s, v.per_thread);
+        let chunk = v.chunk();
         for r0 in (0..m).step_by(rows_per_window) {
             let rows = rows_per_window.min(m - r0);
             let first = r0 * n;
@@ -110,17 +107,17 @@ impl GpuArray {
             let base = first - start;
             let len = base + rows * n;
             let (xw, ow) = (self.window(start, len), out.window(start, len));
-            let chunks = n.div_ceil(CHUNK);
+            let chunks = n.div_ceil(chunk);
             let params = RowParams {
                 rows: rows as u32,
                 cols: n as u32,
                 chunks: chunks as u32,
                 base: base as u32,
-                seg: seg(n),
+                seg: v.seg(n),
                 pad: [0; 3],
             };
             let pb = bytemuck::bytes_of(&params);
-            if n <= SHORT {
+            if v.short(n) {
                 rt.dispatch(
                     name,
                     stage(LineStage::RowsShort),
@@ -128,7 +125,7 @@ impl GpuArray {
                     Some(pb),
                     (rows as u64).div_ceil(WG),
                 )?;
-            } else if n <= CHUNK {
+            } else if n <= chunk {
                 let rows_per_group = WG / u64::from(params.seg);
                 rt.dispatch(
                     name,
@@ -181,7 +178,7 @@ impl GpuArray {
     /// the same length (shaders/columns.wgsl), so the result has the bits of
     /// the op on the transpose's rows. The whole array must fit one storage
     /// binding.
-    fn columns_op(&self, op: RowOp) -> Result<GpuArray> {
+    fn columns_op(&self, op: RowOp, v: RowsVariant) -> Result<GpuArray> {
         let name = op.name();
         let (m, n) = (self.shape[0], self.shape[1]);
         let inner = &self.gpu.inner;
@@ -197,23 +194,25 @@ impl GpuArray {
         }
         let out = self.alloc_like(name, self.shape.clone())?;
         let stats = self.alloc_like(name, vec![n, 4])?;
-        let chunks = m.div_ceil(CHUNK);
+        let chunks = m.div_ceil(v.chunk());
         let params = ColumnParams {
             rows: m as u32,
             cols: n as u32,
             chunks: chunks as u32,
-            seg: seg(m),
+            seg: v.seg(m),
             // The width of the row kernels' first tree level: their subgroup
             // size, or the whole workgroup without subgroups.
             sg: inner.subgroup_size.unwrap_or(WG as u32),
             first: 0,
-            pad: [0; 2],
+            short: u32::from(v.short(m)),
+            pad: 0,
         };
         let whole = || self.window(0, len);
-        if m <= CHUNK {
+        let k = |s| Kernel::Line(op, s, v.per_thread);
+        if m <= v.chunk() {
             self.columns_stage(
                 op,
-                LineStage::ColsStats,
+                k(LineStage::ColsStats),
                 params,
                 n,
                 &[whole(), stats.window(0, n * 4)],
@@ -223,14 +222,14 @@ impl GpuArray {
             let pw = || partials.window(0, chunks * n * 4);
             self.columns_stage(
                 op,
-                LineStage::ColsChunks,
+                k(LineStage::ColsChunks),
                 params,
                 chunks * n,
                 &[whole(), pw()],
             )?;
             self.columns_stage(
                 op,
-                LineStage::ColsMerge,
+                k(LineStage::ColsMerge),
                 params,
                 n,
                 &[pw(), stats.window(0, n * 4)],
@@ -238,7 +237,7 @@ impl GpuArray {
         }
         self.columns_stage(
             op,
-            LineStage::ColsApply,
+            k(LineStage::ColsApply),
             params,
             len,
             &[whole(), stats.window(0, n * 4), out.window(0, len)],
@@ -251,7 +250,7 @@ impl GpuArray {
     fn columns_stage(
         &self,
         op: RowOp,
-        stage: LineStage,
+        kernel: Kernel,
         mut params: ColumnParams,
         count: usize,
         bindings: &[super::runtime::Binding<'_>],
@@ -263,7 +262,7 @@ impl GpuArray {
             params.first = first as u32;
             rt.dispatch(
                 op.name(),
-                Kernel::Line(op, stage),
+                kernel,
                 bindings,
                 Some(bytemuck::bytes_of(&params)),
                 (step.min(count - first) as u64).div_ceil(WG),

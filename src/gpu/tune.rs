@@ -1,5 +1,5 @@
 //! Autotuning: `tune` times every variant of each kernel family (`map`,
-//! `reduce`, `outer`, `matmul`, `matvec`) on this adapter, for each size class, and keeps the fastest in a cache file, one
+//! `reduce`, `outer`, `rows`, `matmul`, `matvec`) on this adapter, for each size class, and keeps the fastest in a cache file, one
 //! entry per (adapter, vendor and device id, driver, backend, crate version).
 //! A `Gpu` reads its entry when it is made (`GpuOptions::tuning`); it never
 //! tunes by itself, so no call pauses for it. A cache that cannot be read, or
@@ -14,9 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use super::kernels::{MapOp, ReduceKind};
 use super::variants::{
-    Choices, ClassFamily, MapVariant, MatmulVariant, MatvecVariant, SizeClass, pick_key,
+    Choices, ClassFamily, MapVariant, MatmulVariant, MatvecVariant, RowsVariant, SizeClass,
+    pick_key,
 };
 use super::{Gpu, GpuArray};
+use crate::backend::RowOp;
 use crate::error::{Error, Result};
 
 /// Where a `Gpu` takes its variants from.
@@ -327,6 +329,25 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
             entry.timing = how.to_string();
         }
         let key = ClassFamily::Outer.key(class);
+        entry.picks.insert(key.clone(), fastest(&times));
+        entry.seconds.insert(key, times);
+    }
+    // softmax and normalize_rows share a pick; timed on softmax of rows of 64
+    // (small) and 1,024 (large), at the map sizes.
+    for ((&class, &n), cols) in SizeClass::ALL.iter().zip(&options.sizes).zip([64, 1024]) {
+        let rows = n.div_ceil(cols);
+        let data: Vec<f32> = (0..rows * cols).map(|i| (i % 13) as f32 - 6.0).collect();
+        let x =
+            gpu.upload(&ndarray::Array2::from_shape_vec((rows, cols), data).expect("rows x cols"))?;
+        let mut times = BTreeMap::new();
+        for v in RowsVariant::ALL {
+            let (s, how) = per_call(gpu, options.min_run_s, &|| {
+                x.rows_variant(RowOp::Softmax, 1, v).map(drop)
+            })?;
+            times.insert(v.name(), s);
+            entry.timing = how.to_string();
+        }
+        let key = ClassFamily::Rows.key(class);
         entry.picks.insert(key.clone(), fastest(&times));
         entry.seconds.insert(key, times);
     }

@@ -7,7 +7,8 @@
 //! Families: `map` (the elementwise ops: the unary ops and multiply, picked per
 //! op), `matmul` (the tiles of shaders/matmul.wgsl), `matvec` (the team per row
 //! of shaders/matvec.wgsl), `reduce` (dot, l1, l2) and `outer`, the last two
-//! in the `map` shapes (workgroup size, vec4s per invocation).
+//! in the `map` shapes (workgroup size, vec4s per invocation), and `rows`
+//! (softmax and normalize_rows, along either axis).
 
 use std::collections::HashMap;
 
@@ -193,6 +194,66 @@ impl MatvecVariant {
     }
 }
 
+/// How softmax and normalize_rows cover a line (shaders/rows.wgsl, and
+/// shaders/columns.wgsl, which replays the rows' tree): `per_thread` elements
+/// per invocation (so lines up to 256 x per_thread take one pass, the line in
+/// registers), and at least `min_seg` invocations per line (1: lines of up to 32
+/// take one invocation each; 4 or 16: neighbouring invocations read a short
+/// line together, several lines per subgroup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RowsVariant {
+    pub per_thread: u32,
+    pub min_seg: u32,
+}
+
+impl RowsVariant {
+    /// What the crate ran before variants.
+    pub const DEFAULT: RowsVariant = RowsVariant {
+        per_thread: 8,
+        min_seg: 1,
+    };
+
+    /// 8 or 16 elements per invocation, at least 1, 4 or 16 invocations per line.
+    pub const ALL: [RowsVariant; 6] = {
+        let mut out = [RowsVariant::DEFAULT; 6];
+        let mut i = 0;
+        while i < 6 {
+            out[i] = RowsVariant {
+                per_thread: 8 << (i / 3),
+                min_seg: [1, 4, 16][i % 3],
+            };
+            i += 1;
+        }
+        out
+    };
+
+    /// `pt<per_thread>s<min_seg>`, e.g. `pt8s1`.
+    pub fn name(self) -> String {
+        format!("pt{}s{}", self.per_thread, self.min_seg)
+    }
+
+    pub fn from_name(name: &str) -> Option<RowsVariant> {
+        RowsVariant::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// The longest line reduced in one pass (a workgroup of 256 x per_thread).
+    pub fn chunk(self) -> usize {
+        256 * self.per_thread as usize
+    }
+
+    /// Whether a line of `len` takes the one-invocation path (rows_short).
+    pub fn short(self, len: usize) -> bool {
+        self.min_seg == 1 && len <= 32
+    }
+
+    /// Invocations per line of `len` in the one-pass path: enough for
+    /// per_thread elements each, at least min_seg, a power of two up to 256.
+    pub fn seg(self, len: usize) -> u32 {
+        let need = len.div_ceil(self.per_thread as usize).next_power_of_two();
+        need.max(self.min_seg as usize).min(256) as u32
+    }
+}
+
 /// One variant of some family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Variant {
@@ -203,6 +264,7 @@ pub(crate) enum Variant {
     Reduce(MapVariant),
     /// outer: the `map` shapes.
     Outer(MapVariant),
+    Rows(RowsVariant),
 }
 
 impl Variant {
@@ -211,6 +273,7 @@ impl Variant {
             Variant::Map(v) | Variant::Reduce(v) | Variant::Outer(v) => v.name(),
             Variant::Matmul(v) => v.name(),
             Variant::Matvec(v) => v.name(),
+            Variant::Rows(v) => v.name(),
         }
     }
 }
@@ -222,14 +285,16 @@ pub(crate) enum ClassFamily {
     Matvec,
     Reduce,
     Outer,
+    Rows,
 }
 
 impl ClassFamily {
-    pub(crate) const ALL: [ClassFamily; 4] = [
+    pub(crate) const ALL: [ClassFamily; 5] = [
         ClassFamily::Matmul,
         ClassFamily::Matvec,
         ClassFamily::Reduce,
         ClassFamily::Outer,
+        ClassFamily::Rows,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -238,6 +303,7 @@ impl ClassFamily {
             ClassFamily::Matvec => "matvec",
             ClassFamily::Reduce => "reduce",
             ClassFamily::Outer => "outer",
+            ClassFamily::Rows => "rows",
         }
     }
 
@@ -247,6 +313,7 @@ impl ClassFamily {
             ClassFamily::Matvec => Variant::Matvec(MatvecVariant::DEFAULT),
             ClassFamily::Reduce => Variant::Reduce(MapVariant::DEFAULT_REDUCE),
             ClassFamily::Outer => Variant::Outer(MapVariant::DEFAULT),
+            ClassFamily::Rows => Variant::Rows(RowsVariant::DEFAULT),
         }
     }
 
@@ -257,6 +324,7 @@ impl ClassFamily {
             ClassFamily::Matvec => MatvecVariant::from_name(name).map(Variant::Matvec),
             ClassFamily::Reduce => MapVariant::from_name(name).map(Variant::Reduce),
             ClassFamily::Outer => MapVariant::from_name(name).map(Variant::Outer),
+            ClassFamily::Rows => RowsVariant::from_name(name).map(Variant::Rows),
         }
     }
 
@@ -268,7 +336,7 @@ impl ClassFamily {
 
 /// The kernel families and their variant names, for `GpuOptions::pin_variants`
 /// and `gpu-basics info`.
-pub const FAMILIES: &[&str] = &["map", "matmul", "matvec", "reduce", "outer"];
+pub const FAMILIES: &[&str] = &["map", "matmul", "matvec", "reduce", "outer", "rows"];
 
 /// The names of a family's variants.
 fn variant_names(family: &str) -> Option<Vec<String>> {
@@ -276,6 +344,7 @@ fn variant_names(family: &str) -> Option<Vec<String>> {
         "map" | "reduce" | "outer" => Some(MapVariant::ALL.map(MapVariant::name).to_vec()),
         "matmul" => Some(MatmulVariant::ALL.map(MatmulVariant::name).to_vec()),
         "matvec" => Some(MatvecVariant::ALL.map(MatvecVariant::name).to_vec()),
+        "rows" => Some(RowsVariant::ALL.map(RowsVariant::name).to_vec()),
         _ => None,
     }
 }
@@ -283,7 +352,7 @@ fn variant_names(family: &str) -> Option<Vec<String>> {
 /// Sizes that may want different variants: few workgroups (where a wide
 /// invocation or a big tile leaves the device idle) or many (where it saves
 /// scheduling and memory traffic). Measured in elements of the output: the
-/// array for `map`, C (m x n) for `matmul`; for `matvec`, W's (m x k).
+/// array for `map` and `rows`, C (m x n) for `matmul`; for `matvec`, W's (m x k).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SizeClass {
     /// Under 2^18 elements (a 512 x 512 C: 16 workgroups of 128 x 128 tiles).
@@ -364,6 +433,14 @@ impl Choices {
         match self.class_pick(ClassFamily::Outer, outputs) {
             Variant::Outer(v) => v,
             _ => MapVariant::DEFAULT,
+        }
+    }
+
+    /// The softmax and normalize_rows variant for an array of `elems`.
+    pub(crate) fn rows_for(&self, elems: usize) -> RowsVariant {
+        match self.class_pick(ClassFamily::Rows, elems) {
+            Variant::Rows(v) => v,
+            _ => RowsVariant::DEFAULT,
         }
     }
 
