@@ -9,7 +9,7 @@ mod common;
 use common::{
     BackendCase, GpuCase, Outcome, Tol, check_close, check_expected, fail, same_bits, values,
 };
-use gpu_basics::{Backend, Error, Gpu, GpuOptions, MapVariant, Unary};
+use gpu_basics::{Backend, Error, Gpu, MapVariant, Unary};
 use ndarray::{Array3, ArrayD, ArrayViewD, IxDyn, s};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -558,27 +558,10 @@ fn splitting_paths(_: &Gpu) -> Outcome {
 /// pinned, gives every op's results within its bound: at lengths around one
 /// workgroup's span E (1, E - 1, E, E + 1, several E), on a context with 8 KiB
 /// bindings and at most 3 workgroups per dimension, so arrays take many windows,
-/// each a 2-D grid whose last row runs past the end.
-///
-/// One context per variant, kept alive to the end of the process: SwiftShader
-/// once aborted ("double free") in a CI run of this binary while devices were
-/// created and dropped here beside the other tests' GPU work; not reproduced
-/// since, so the churn of device teardown is avoided rather than explained.
+/// each a 2-D grid whose last row runs past the end (`common::pinned`).
 fn every_map_variant(_: &Gpu) -> Outcome {
     for v in MapVariant::ALL {
-        let gpu = Gpu::with_options(GpuOptions {
-            pin_variants: vec![("map".to_string(), v.name())],
-            max_binding_bytes: Some(8 << 10),
-            max_workgroups_per_dimension: Some(3),
-            ..Default::default()
-        })?;
-        let gpu: &'static Gpu = Box::leak(Box::new(gpu));
-        for n in [1, 1 << 20] {
-            if gpu.variant("tanh", n) != Some(v.name()) {
-                let runs = gpu.variant("tanh", n);
-                return Err(fail(format!("pinned {} but runs {runs:?}", v.name())));
-            }
-        }
+        let gpu = common::pinned("map", v.name(), "tanh", Some(8 << 10), Some(3))?;
         let e = v.elems_per_group() as usize;
         for n in [1, 3, 5, e - 1, e, e + 1, 2 * e + 3, 5 * e - 1, 40_001] {
             let x = arr(&[n], n as u64, -30.0, 30.0);

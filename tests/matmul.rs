@@ -16,7 +16,7 @@ use common::products::{
 };
 use common::{BackendCase, GpuCase, Outcome, fail};
 use gpu_basics::gpu::MatmulVariant;
-use gpu_basics::{Backend, Cpu, Gpu, GpuOptions};
+use gpu_basics::{Backend, Cpu, Gpu};
 use ndarray::Array2;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -155,20 +155,7 @@ fn gpu_and_cpu_agree(gpu: &Gpu) -> Outcome {
 /// same terms in the same order).
 fn every_matmul_variant(default: &Gpu) -> Outcome {
     for v in MatmulVariant::ALL {
-        let gpu = Gpu::with_options(GpuOptions {
-            pin_variants: vec![("matmul".to_string(), v.name())],
-            max_binding_bytes: Some(1 << 20),
-            max_workgroups_per_dimension: Some(3),
-            ..Default::default()
-        })?;
-        // Kept to the end of the process, as in every_map_variant.
-        let gpu: &'static Gpu = Box::leak(Box::new(gpu));
-        for outputs in [1, 1 << 20] {
-            if gpu.variant("matmul", outputs) != Some(v.name()) {
-                let runs = gpu.variant("matmul", outputs);
-                return Err(fail(format!("pinned {} but runs {runs:?}", v.name())));
-            }
-        }
+        let gpu = common::pinned("matmul", v.name(), "matmul", Some(1 << 20), Some(3))?;
         let (bm, bn, bk) = (v.bm() as usize, v.bn() as usize, v.bk as usize);
         let shapes = [
             (1, 1, 1),

@@ -19,7 +19,7 @@ use common::products::{
 };
 use common::{BackendCase, GpuCase, Outcome, check_expected, fail};
 use gpu_basics::gpu::{MapVariant, MatvecVariant};
-use gpu_basics::{Backend, Error, Gpu, GpuOptions};
+use gpu_basics::{Backend, Error, Gpu};
 use ndarray::Array2;
 
 // ---- the exercise's numbers ----
@@ -222,20 +222,7 @@ fn splitting_paths(_: &Gpu) -> Outcome {
 /// adds in another order.)
 fn every_matvec_variant(_: &Gpu) -> Outcome {
     for v in MatvecVariant::ALL {
-        let gpu = Gpu::with_options(GpuOptions {
-            pin_variants: vec![("matvec".to_string(), v.name())],
-            max_binding_bytes: Some(4 << 20),
-            max_workgroups_per_dimension: Some(3),
-            ..Default::default()
-        })?;
-        // Kept to the end of the process, as in every_map_variant.
-        let gpu: &'static Gpu = Box::leak(Box::new(gpu));
-        for elems in [1, 1 << 24] {
-            if gpu.variant("matvec", elems) != Some(v.name()) {
-                let runs = gpu.variant("matvec", elems);
-                return Err(fail(format!("pinned {} but runs {runs:?}", v.name())));
-            }
-        }
+        let gpu = common::pinned("matvec", v.name(), "matvec", Some(4 << 20), Some(3))?;
         let (rows, span) = (v.rows() as usize, 4 * v.lanes as usize);
         let shapes = [
             (1, 1),
@@ -270,21 +257,7 @@ fn every_matvec_variant(_: &Gpu) -> Outcome {
 /// paths), many windows; every product bit for bit.
 fn every_outer_variant(_: &Gpu) -> Outcome {
     for v in MapVariant::ALL {
-        let gpu = Gpu::with_options(GpuOptions {
-            pin_variants: vec![("outer".to_string(), v.name())],
-            max_binding_bytes: Some(4 << 10),
-            max_workgroups_per_dimension: Some(3),
-            ..Default::default()
-        })?;
-        // Kept to the end of the process, as in every_map_variant.
-        let gpu: &'static Gpu = Box::leak(Box::new(gpu));
-        if gpu.variant("outer", 1) != Some(v.name()) {
-            return Err(fail(format!(
-                "pinned {} but runs {:?}",
-                v.name(),
-                gpu.variant("outer", 1)
-            )));
-        }
+        let gpu = common::pinned("outer", v.name(), "outer", Some(4 << 10), Some(3))?;
         let e = v.elems_per_group() as usize;
         // Outputs just under, at and just over one workgroup's span (each
         // vector must fit one 1,024-f32 binding).

@@ -14,7 +14,7 @@ use common::products::{
 };
 use common::{BackendCase, GpuCase, Outcome, fail};
 use gpu_basics::gpu::MapVariant;
-use gpu_basics::{Backend, Gpu, GpuOptions};
+use gpu_basics::{Backend, Gpu};
 use ndarray::Array1;
 
 /// Lengths around the GPU's vec4 (4), workgroup (1024 elements) and grid
@@ -96,21 +96,7 @@ fn reduction_past_one_binding(gpu: &Gpu) -> Outcome {
 /// the variant's own bound on floats (`gpu_sum_depth`).
 fn every_reduce_variant(_: &Gpu) -> Outcome {
     for v in MapVariant::ALL {
-        let gpu = Gpu::with_options(GpuOptions {
-            pin_variants: vec![("reduce".to_string(), v.name())],
-            max_binding_bytes: Some(16 << 10),
-            max_workgroups_per_dimension: Some(3),
-            ..Default::default()
-        })?;
-        // Kept to the end of the process, as in every_map_variant.
-        let gpu: &'static Gpu = Box::leak(Box::new(gpu));
-        if gpu.variant("dot", 1) != Some(v.name()) {
-            return Err(fail(format!(
-                "pinned {} but runs {:?}",
-                v.name(),
-                gpu.variant("dot", 1)
-            )));
-        }
+        let gpu = common::pinned("reduce", v.name(), "dot", Some(16 << 10), Some(3))?;
         let e = v.elems_per_group() as usize;
         let window = gpu.limits().max_storage_buffer_binding_size.min(16 << 10) as usize / 4;
         for n in [1, 3, 4, 5, e - 1, e, e + 1, 9 * e + 3, 4096, 4097, 40_001] {

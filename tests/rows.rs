@@ -8,7 +8,7 @@ mod common;
 use common::rows::{arr, check_both, check_normalize, check_softmax};
 use common::{BackendCase, GpuCase, Outcome, check_expected, fail, same_bits};
 use gpu_basics::gpu::RowsVariant;
-use gpu_basics::{Backend, Error, Gpu, GpuOptions};
+use gpu_basics::{Backend, Error, Gpu};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, array, s};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -360,16 +360,7 @@ fn columns_in_many_dispatches(gpu: &Gpu) -> Outcome {
 /// variant, for columns of each path's lengths.
 fn every_rows_variant(_: &Gpu) -> Outcome {
     for v in RowsVariant::ALL {
-        let gpu = Gpu::with_options(GpuOptions {
-            pin_variants: vec![("rows".to_string(), v.name())],
-            ..Default::default()
-        })?;
-        // Kept to the end of the process, as in every_map_variant.
-        let gpu: &'static Gpu = Box::leak(Box::new(gpu));
-        if gpu.variant("softmax", 1) != Some(v.name()) {
-            let runs = gpu.variant("softmax", 1);
-            return Err(fail(format!("pinned {} but runs {runs:?}", v.name())));
-        }
+        let gpu = common::pinned("rows", v.name(), "softmax", None, None)?;
         let c = v.chunk();
         let what = |m: usize, n: usize| {
             move |e: libtest_mimic::Failed| {

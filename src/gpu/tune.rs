@@ -281,6 +281,19 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
         picks: BTreeMap::new(),
         seconds: BTreeMap::new(),
     };
+    let mut pick = |key: String, times: Vec<(String, f64, &'static str)>| {
+        let times: BTreeMap<String, f64> = times
+            .into_iter()
+            .map(|(name, s, how)| {
+                entry.timing = how.to_string();
+                (name, s)
+            })
+            .collect();
+        entry.picks.insert(key.clone(), fastest(&times));
+        entry.seconds.insert(key, times);
+    };
+    let time = |run: &dyn Fn() -> Result<()>| per_call(gpu, options.min_run_s, run);
+    let map_shapes = || MapVariant::ALL.into_iter();
     for (&class, &n) in SizeClass::ALL.iter().zip(&options.sizes) {
         let data: Vec<f32> = (0..n).map(|i| (i % 2001) as f32 / 100.0 - 10.0).collect();
         let x = gpu.upload(&ndarray::Array1::from(data))?;
@@ -289,100 +302,85 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
                 MapOp::Multiply => vec![&x],
                 MapOp::Unary(_) => vec![],
             };
-            let mut times = BTreeMap::new();
-            for v in MapVariant::ALL {
-                let (s, how) = per_call(gpu, options.min_run_s, &|| {
-                    x.map_variant(op.name(), op, &others, v).map(drop)
-                })?;
-                times.insert(v.name(), s);
-                entry.timing = how.to_string();
-            }
-            let key = pick_key(op, class);
-            entry.picks.insert(key.clone(), fastest(&times));
-            entry.seconds.insert(key, times);
+            let run = |v| x.map_variant(op.name(), op, &others, v).map(drop);
+            pick(
+                pick_key(op, class),
+                each(map_shapes(), MapVariant::name, run, time)?,
+            );
         }
-    }
-    // dot, l1 and l2 share a pick (the same memory traffic); timed on dot,
-    // at the map sizes. outer: a square output of about the same size.
-    for (&class, &n) in SizeClass::ALL.iter().zip(&options.sizes) {
-        let data: Vec<f32> = (0..n).map(|i| (i % 7) as f32 - 3.0).collect();
-        let x = gpu.upload(&ndarray::Array1::from(data))?;
-        let mut times = BTreeMap::new();
-        for v in MapVariant::ALL {
-            let (s, how) = per_call(gpu, options.min_run_s, &|| {
-                x.reduce_variant("dot", ReduceKind::Dot, &x, v).map(drop)
-            })?;
-            times.insert(v.name(), s);
-            entry.timing = how.to_string();
-        }
+        // dot, l1 and l2 share a pick (the same memory traffic), timed on dot.
+        let run = |v| x.reduce_variant("dot", ReduceKind::Dot, &x, v).map(drop);
         let key = ClassFamily::Reduce.key(class);
-        entry.picks.insert(key.clone(), fastest(&times));
-        entry.seconds.insert(key, times);
+        pick(key, each(map_shapes(), MapVariant::name, run, time)?);
+        // outer: a square output of about the same size.
         let side = (n as f64).sqrt().ceil() as usize;
         let v1 = gpu.upload(&ndarray::Array1::from_elem(side, 0.5f32))?;
-        let mut times = BTreeMap::new();
-        for v in MapVariant::ALL {
-            let (s, how) = per_call(gpu, options.min_run_s, &|| {
-                v1.outer_variant(&v1, v).map(drop)
-            })?;
-            times.insert(v.name(), s);
-            entry.timing = how.to_string();
-        }
+        let run = |v| v1.outer_variant(&v1, v).map(drop);
         let key = ClassFamily::Outer.key(class);
-        entry.picks.insert(key.clone(), fastest(&times));
-        entry.seconds.insert(key, times);
-    }
-    // softmax and normalize_rows share a pick; timed on softmax of rows of 64
-    // (small) and 1,024 (large), at the map sizes.
-    for ((&class, &n), cols) in SizeClass::ALL.iter().zip(&options.sizes).zip([64, 1024]) {
+        pick(key, each(map_shapes(), MapVariant::name, run, time)?);
+        // softmax and normalize_rows share a pick, timed on softmax of rows of
+        // 64 (small) and 1,024 (large).
+        let cols = if class == SizeClass::Small { 64 } else { 1024 };
         let rows = n.div_ceil(cols);
         let data: Vec<f32> = (0..rows * cols).map(|i| (i % 13) as f32 - 6.0).collect();
-        let x =
-            gpu.upload(&ndarray::Array2::from_shape_vec((rows, cols), data).expect("rows x cols"))?;
-        let mut times = BTreeMap::new();
-        for v in RowsVariant::ALL {
-            let (s, how) = per_call(gpu, options.min_run_s, &|| {
-                x.rows_variant(RowOp::Softmax, 1, v).map(drop)
-            })?;
-            times.insert(v.name(), s);
-            entry.timing = how.to_string();
-        }
+        let x = ndarray::Array2::from_shape_vec((rows, cols), data).expect("rows x cols");
+        let x = gpu.upload(&x)?;
+        let run = |v| x.rows_variant(RowOp::Softmax, 1, v).map(drop);
         let key = ClassFamily::Rows.key(class);
-        entry.picks.insert(key.clone(), fastest(&times));
-        entry.seconds.insert(key, times);
+        pick(
+            key,
+            each(RowsVariant::ALL.into_iter(), RowsVariant::name, run, time)?,
+        );
     }
     for (&class, &side) in SizeClass::ALL.iter().zip(&options.matmul_sizes) {
         let a = square("matmul_sizes", gpu, class, side)?;
-        let mut times = BTreeMap::new();
-        for v in MatmulVariant::ALL {
-            let (s, how) = per_call(gpu, options.min_run_s, &|| {
-                a.matmul_variant(&a, v).map(drop)
-            })?;
-            times.insert(v.name(), s);
-            entry.timing = how.to_string();
-        }
+        let run = |v| a.matmul_variant(&a, v).map(drop);
         let key = ClassFamily::Matmul.key(class);
-        entry.picks.insert(key.clone(), fastest(&times));
-        entry.seconds.insert(key, times);
+        pick(
+            key,
+            each(
+                MatmulVariant::ALL.into_iter(),
+                MatmulVariant::name,
+                run,
+                time,
+            )?,
+        );
     }
     for (&class, &side) in SizeClass::ALL.iter().zip(&options.matvec_sizes) {
         let w = square("matvec_sizes", gpu, class, side)?;
         let x = gpu.upload(&ndarray::Array1::from_elem(side, 0.5f32))?;
-        let mut times = BTreeMap::new();
-        for v in MatvecVariant::ALL {
-            let (s, how) = per_call(gpu, options.min_run_s, &|| {
-                w.matvec_variant("matvec", &x, side, side, vec![side], v)
-                    .map(drop)
-            })?;
-            times.insert(v.name(), s);
-            entry.timing = how.to_string();
-        }
+        let run = |v| {
+            w.matvec_variant("matvec", &x, side, side, vec![side], v)
+                .map(drop)
+        };
         let key = ClassFamily::Matvec.key(class);
-        entry.picks.insert(key.clone(), fastest(&times));
-        entry.seconds.insert(key, times);
+        pick(
+            key,
+            each(
+                MatvecVariant::ALL.into_iter(),
+                MatvecVariant::name,
+                run,
+                time,
+            )?,
+        );
     }
     write_entry(&path, &entry)?;
     Ok((entry, path))
+}
+
+/// (name, seconds per call, how timed) of `run` in each of `variants`.
+fn each<V: Copy>(
+    variants: impl Iterator<Item = V>,
+    name: impl Fn(V) -> String,
+    run: impl Fn(V) -> Result<()>,
+    time: impl Fn(&dyn Fn() -> Result<()>) -> Result<(f64, &'static str)>,
+) -> Result<Vec<(String, f64, &'static str)>> {
+    variants
+        .map(|v| {
+            let (s, how) = time(&|| run(v))?;
+            Ok((name(v), s, how))
+        })
+        .collect()
 }
 
 /// Replaces this adapter's entry in the cache at `path` (a missing or

@@ -76,6 +76,37 @@ pub fn small_gpu(binding_bytes: u64, max_groups: Option<u32>) -> gpu_basics::Res
     })
 }
 
+/// A private context that runs `family` in `variant` only (for `op`, checked
+/// at two sizes), with the splitting paths' `binding_bytes` and `max_groups`
+/// where given. Kept to the end of the process: SwiftShader once aborted
+/// ("double free") in a CI run while contexts were created and dropped beside
+/// other tests' GPU work; not reproduced since, so the churn of device
+/// teardown is avoided rather than explained.
+pub fn pinned(
+    family: &str,
+    variant: String,
+    op: &str,
+    binding_bytes: Option<u64>,
+    max_groups: Option<u32>,
+) -> Result<&'static Gpu, Failed> {
+    let gpu = Gpu::with_options(GpuOptions {
+        pin_variants: vec![(family.to_string(), variant.clone())],
+        max_binding_bytes: binding_bytes,
+        max_workgroups_per_dimension: max_groups,
+        ..Default::default()
+    })?;
+    let gpu: &'static Gpu = Box::leak(Box::new(gpu));
+    for len in [1, 1 << 24] {
+        let runs = gpu.variant(op, len);
+        if runs.as_ref() != Some(&variant) {
+            return Err(fail(format!(
+                "pinned {family} {variant} but {op} runs {runs:?}"
+            )));
+        }
+    }
+    Ok(gpu)
+}
+
 pub fn gpu_required() -> bool {
     std::env::var("GPU_BASICS_REQUIRE_GPU").is_ok_and(|v| v == "1")
 }
