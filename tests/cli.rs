@@ -12,7 +12,7 @@ use common::{backends, listing};
 
 use gpu_basics::{Backend, Cpu, Op};
 use ndarray::{ArrayD, IxDyn};
-use ndarray_npy::{read_npy, write_npy};
+use ndarray_npy::{ReadNpyExt, WriteNpyExt, read_npy, write_npy};
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gpu-basics"))
@@ -101,6 +101,27 @@ fn apply_matches_the_library_on_every_op() {
             assert_eq!(got, want, "{op} on {name}");
         }
     }
+}
+
+/// With `--out /dev/stdout`, stdout holds the .npy file and nothing else (the
+/// status line goes to stderr).
+#[cfg(unix)]
+#[test]
+fn apply_to_stdout_writes_only_the_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = path(dir.path(), "x.npy");
+    let x = array(&[3, 5], 1);
+    write_npy(&input, &x).unwrap();
+    let o = sigmoid_on("cpu", &input, "/dev/stdout");
+    assert!(o.status.success(), "{}", text(&o));
+    let got =
+        ArrayD::<f32>::read_npy(&o.stdout[..]).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    let want = Cpu.sigmoid(x.view()).unwrap();
+    assert_eq!(got, want);
+    let mut file = Vec::new();
+    want.write_npy(&mut file).unwrap();
+    assert!(o.stdout == file, "stdout is not exactly the .npy file");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("sigmoid -> /dev/stdout"));
 }
 
 #[test]

@@ -51,6 +51,7 @@ pub fn apply(
         .run(b.as_ref(), &views, axis)
         .map_err(|e| e.to_string())?;
     atomic::write_with(out, |w| result.write_npy(w).map_err(|e| e.to_string()))?;
-    println!("{op} -> {} {:?} ({line})", out.display(), result.shape());
+    // A status line, on stderr: `--out /dev/stdout` gives the .npy bytes alone.
+    eprintln!("{op} -> {} {:?} ({line})", out.display(), result.shape());
     Ok(())
 }
