@@ -22,7 +22,8 @@
 //
 // Long rows: the host splits k into ranges of at most 262,144 per dispatch, each
 // adding into y (accumulate = 1 after the first), so no lane loops more than
-// 8,192 times: llvmpipe stops any invocation's loops after 65,535 iterations.
+// 16,384 times (teams of 16 on unaligned rows; 1,024 for 64 with vec4s):
+// llvmpipe stops any invocation's loops after 65,535 iterations.
 //
 // Error: a product passes through at most ceil(seg / LANES) sequential fma steps
 // in its lane, 2 adds over the vec4's lanes, log2(LANES) tree levels and

@@ -96,7 +96,8 @@ const MATVEC_MIN_STEPS: usize = 16;
 /// traffic is 2 m n floats per 16,384 k. The same for every variant, so every
 /// variant adds the same terms in the same order.
 const MATMUL_K_CHUNK: usize = 16_384;
-/// The same for matvec: at most 4,096 steps of each lane's loop per dispatch.
+/// The same for matvec: at most 16,384 steps of each lane's loop per dispatch
+/// (a team of 16 on unaligned rows), under llvmpipe's 65,535.
 const MATVEC_K_CHUNK: usize = 262_144;
 
 fn u32_of(v: usize) -> u32 {
