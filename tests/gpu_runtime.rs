@@ -13,7 +13,7 @@ use common::products::{
 };
 use common::{GpuCase, Outcome, fail, values};
 use gpu_basics::{Backend, Cpu, Error, Gpu, GpuOptions};
-use ndarray::{Array1, ArrayD, IxDyn, s};
+use ndarray::{Array1, ArrayD, Axis, Ix1, Ix2, IxDyn, s};
 
 fn arr(shape: &[usize], seed: u64) -> ArrayD<f32> {
     let n = shape.iter().product();
@@ -450,6 +450,71 @@ fn options_that_make_no_sense(_: &Gpu) -> Outcome {
     )
 }
 
+/// `GpuOptions::checked_kernels` decides how modules are made: with naga's
+/// runtime checks, or trusted (docs/trusted-kernels-audit.md). The suite runs
+/// in the default mode; this runs every kernel family in both, on 64 KiB
+/// bindings and a grid of at most 8 x 8 workgroups (several windows, 2-D grids,
+/// matvec rows split into segments), and wants the same bits from both.
+fn checked_and_trusted_agree(_: &Gpu) -> Outcome {
+    let make = |checked_kernels| {
+        Gpu::with_options(GpuOptions {
+            checked_kernels,
+            max_binding_bytes: Some(64 << 10),
+            max_workgroups_per_dimension: Some(8),
+            ..Default::default()
+        })
+    };
+    let (checked, trusted) = (make(true)?, make(false)?);
+    if !checked.checked_kernels() || trusted.checked_kernels() {
+        return Err(fail("checked_kernels() does not report the option"));
+    }
+    let matrix = |m, n, seed| arr(&[m, n], seed).into_dimensionality::<Ix2>().unwrap();
+    let (x, a, b, c, w) = (
+        matrix(37, 27, 1),
+        matrix(70, 36, 3),
+        matrix(36, 68, 4),
+        matrix(27, 29, 5),
+        matrix(2, 9000, 6),
+    );
+    let v = arr(&[20_000], 2).into_dimensionality::<Ix1>().unwrap();
+    let (v, v40, v30, v9k) = (
+        v.view(),
+        v.slice(s![..40]),
+        v.slice(s![..30]),
+        v.slice(s![..9000]),
+    );
+    let scalar = |f: f32| ArrayD::from_elem(IxDyn(&[]), f);
+    // Every kernel family: map, rows (fused, chunked, and along columns),
+    // reduce, outer, matvec split into segments, matmul aligned and unaligned.
+    let run = |g: &Gpu| -> gpu_basics::Result<Vec<ArrayD<f32>>> {
+        Ok(vec![
+            g.sigmoid(v.into_dyn())?,
+            g.multiply(v.into_dyn(), v.into_dyn())?,
+            g.softmax(x.view())?.into_dyn(),
+            g.softmax_axis(x.view(), Axis(0))?.into_dyn(),
+            g.normalize_rows(x.view())?.into_dyn(),
+            g.normalize_rows(w.view())?.into_dyn(),
+            g.softmax_axis(w.slice(s![.., ..4000]).t(), Axis(0))?
+                .into_dyn(),
+            scalar(g.dot(v, v)?),
+            scalar(g.l2(v, v)?),
+            g.outer(v40, v30)?.into_dyn(),
+            g.matvec(w.view(), v9k)?.into_dyn(),
+            g.matmul(a.view(), b.view())?.into_dyn(),
+            g.matmul(x.view(), c.view())?.into_dyn(),
+        ])
+    };
+    let (want, got) = (run(&checked)?, run(&trusted)?);
+    for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+        let differ =
+            w.shape() != g.shape() || w.iter().zip(g).any(|(p, q)| p.to_bits() != q.to_bits());
+        if differ {
+            return Err(fail(format!("result {i}: checked and trusted differ")));
+        }
+    }
+    Ok(())
+}
+
 const GPU_CASES: &[GpuCase] = &[
     ("adapter_is_reported", adapter_is_reported),
     ("limits_are_the_adapters", limits_are_the_adapters),
@@ -470,6 +535,7 @@ const GPU_CASES: &[GpuCase] = &[
     ("errors_are_values", errors_are_values),
     ("errors_name_the_op_and_shape", errors_name_the_op_and_shape),
     ("options_that_make_no_sense", options_that_make_no_sense),
+    ("checked_and_trusted_agree", checked_and_trusted_agree),
 ];
 
 fn main() {

@@ -39,6 +39,13 @@ pub fn info() {
     match Gpu::new() {
         Ok(gpu) => {
             println!("Gpu::new() runs on {}", gpu.adapter());
+            if gpu.checked_kernels() {
+                println!("  kernels: checked (naga clamps indices and bounds loops)");
+            } else {
+                println!(
+                    "  kernels: trusted (no naga bounds checks or loop bounding; docs/trusted-kernels-audit.md)"
+                );
+            }
             println!("  variants: {}", gpu.tuning());
             for (key, variant) in gpu.variants() {
                 println!("    {key}: {variant}");

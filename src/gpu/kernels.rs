@@ -626,6 +626,44 @@ fn uniform_entry(binding: u32, bytes: u64) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
+/// One of the crate's modules (a `Kernel`'s source, never text from outside the
+/// crate), with naga's runtime checks (`checked`) or without them.
+fn create_module(
+    device: &wgpu::Device,
+    desc: wgpu::ShaderModuleDescriptor<'_>,
+    checked: bool,
+) -> wgpu::ShaderModule {
+    if checked {
+        return device.create_shader_module(desc);
+    }
+    // SAFETY: `ShaderRuntimeChecks::unchecked()` drops naga's clamping of array
+    // indices, its loop bounding and its guards on integer division by zero
+    // (and ray-query and mesh checks, which no kernel uses). The module is one
+    // of the crate's own kernels (`Kernel::desc`, never outside text), and
+    // docs/trusted-kernels-audit.md shows for every kernel and every dispatch
+    // the host makes that (1) every storage, workgroup and private array index
+    // is below its array's length, checked in the kernel against `arrayLength`
+    // or a parameter the host computes from the sizes it binds; (2) every loop
+    // has a constant or uniform bound, a positive step and a counter that
+    // cannot wrap; (3) no divisor is zero (no dispatch with an empty
+    // dimension). The edges those proofs rest on (partial tiles and teams,
+    // windows of whole rows, 2-D grids, split rows, k past one dispatch, empty
+    // and one-element inputs) are run in this mode (trusted is the default) by
+    // tests/elementwise.rs (every_map_variant, splitting_paths),
+    // tests/matmul.rs (every_matmul_variant, matmul_long_k), tests/products.rs
+    // (every_matvec_variant, every_outer_variant, splitting_paths),
+    // tests/product_edges.rs, tests/reductions.rs (every_reduce_variant),
+    // tests/rows.rs (every_rows_variant, columns_in_many_dispatches,
+    // rows_small_bindings, rows_larger_than_one_binding) and
+    // tests/row_edges.rs, on lavapipe and
+    // SwiftShader in CI; tests/gpu_runtime.rs checked_and_trusted_agree wants
+    // the same bits from both modes. Buffer robustness that the driver itself
+    // provides (Vulkan's robustBufferAccess) is a device feature and stays on.
+    // A kernel or host change must keep the audit true (and redo its section
+    // there).
+    unsafe { device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+}
+
 /// Builds pipelines, sharing each module among the pipelines of its file.
 /// Shader and pipeline errors are caught in an error scope and returned, so a
 /// driver that rejects a kernel gives an `Err`, never a panic: from `Gpu::new`
@@ -633,14 +671,18 @@ fn uniform_entry(binding: u32, bytes: u64) -> wgpu::BindGroupLayoutEntry {
 pub(crate) struct Builder {
     device: wgpu::Device,
     subgroups: bool,
+    /// `GpuOptions::checked_kernels`: modules with naga's runtime checks
+    /// (`create_shader_module`), else trusted ones (`create_module`).
+    checked: bool,
     modules: HashMap<String, wgpu::ShaderModule>,
 }
 
 impl Builder {
-    pub(crate) fn new(device: wgpu::Device, subgroups: bool) -> Builder {
+    pub(crate) fn new(device: wgpu::Device, subgroups: bool, checked: bool) -> Builder {
         Builder {
             device,
             subgroups,
+            checked,
             modules: HashMap::new(),
         }
     }
@@ -649,15 +691,19 @@ impl Builder {
         let k = kernel.desc();
         let device = &self.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let subgroups = self.subgroups;
+        let (subgroups, checked) = (self.subgroups, self.checked);
         let module = self
             .modules
             .entry(k.module.to_string())
             .or_insert_with(|| {
-                device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(&k.module),
-                    source: wgpu::ShaderSource::Wgsl(expand(&k.source, subgroups).into()),
-                })
+                create_module(
+                    device,
+                    wgpu::ShaderModuleDescriptor {
+                        label: Some(&k.module),
+                        source: wgpu::ShaderSource::Wgsl(expand(&k.source, subgroups).into()),
+                    },
+                    checked,
+                )
             })
             .clone();
         let mut entries: Vec<_> = (0..k.reads).map(|b| storage_entry(b, true)).collect();

@@ -57,9 +57,27 @@ pub struct GpuOptions {
     pub tuning: Tuning,
     /// Run a kernel family in one variant, for every op and size, whatever the
     /// cache says: pairs of (family, variant name), e.g. `("map", "wg256x4")`
-    /// (`gpu::FAMILIES`, `MapVariant::ALL`). Every variant gives the same
-    /// results; an unknown name is `Error::Options`.
+    /// (`gpu::FAMILIES`, `MapVariant::ALL`, ...). Every variant is correct
+    /// within the op's bounds (some give the very same bits: README); an
+    /// unknown name is `Error::Options`.
     pub pin_variants: Vec<(String, String)>,
+    /// Build every kernel with naga's runtime checks: array indices clamped,
+    /// loops bounded, integer division guarded (`create_shader_module`).
+    /// Default `false`: the kernels are trusted (`create_shader_module_trusted`
+    /// with `ShaderRuntimeChecks::unchecked()`), since each keeps its indices
+    /// in bounds, its loops finite and its divisors non-zero by itself
+    /// (docs/trusted-kernels-audit.md). Results are the same bits either way.
+    ///
+    /// Trusted is the default because it was measurably faster, on CPU
+    /// drivers only (no GPU was available): device time trusted / checked,
+    /// medians of paired runs, **lavapipe (a CPU driver, not a GPU)**: softmax
+    /// 1024 x 1024 0.93, 4096 x 1024 0.91; **SwiftShader (also a CPU driver,
+    /// not a GPU)**: matvec 3162 x 3162 0.75, softmax 4096 x 1024 0.85, dot
+    /// 10^7 0.88. matvec and sigmoid on lavapipe and sigmoid on SwiftShader
+    /// did not change; matmul was 2-4% slower trusted on lavapipe (1.02-1.04).
+    /// The table and method are in the audit's "Measured" section. Set this to
+    /// `true` for the checks (e.g. while changing a kernel or its host code).
+    pub checked_kernels: bool,
 }
 
 impl GpuOptions {
@@ -128,6 +146,8 @@ pub(crate) struct Inner {
     /// The subgroup size where the row reductions use subgroup operations
     /// (one fixed size), `None` where they reduce in workgroup memory.
     subgroup_size: Option<u32>,
+    /// `GpuOptions::checked_kernels`.
+    checked_kernels: bool,
     /// Elements of f32 per storage binding: arrays longer than this are processed
     /// in windows of this many elements.
     window_elems: usize,
@@ -307,7 +327,7 @@ impl Gpu {
         if !options.pin_variants.is_empty() {
             tuning += ", with pinned variants";
         }
-        let builder = kernels::Builder::new(device.clone(), subgroups);
+        let builder = kernels::Builder::new(device.clone(), subgroups, options.checked_kernels);
         let adapter = AdapterSummary {
             is_software: info.device_type == wgpu::DeviceType::Cpu,
             name: info.name,
@@ -351,6 +371,7 @@ impl Gpu {
                 limits,
                 features,
                 subgroup_size: subgroups.then_some(info.subgroup_min_size),
+                checked_kernels: options.checked_kernels,
                 window_elems: (window_bytes / 4) as usize,
                 align_elems: (align / 4) as usize,
                 choices,
@@ -446,6 +467,12 @@ impl Gpu {
     /// Whether reductions use subgroup operations (see `GpuOptions::disable_subgroups`).
     pub fn uses_subgroups(&self) -> bool {
         self.inner.subgroup_size.is_some()
+    }
+
+    /// Whether the kernels keep naga's runtime checks (see
+    /// `GpuOptions::checked_kernels`); false: trusted modules.
+    pub fn checked_kernels(&self) -> bool {
+        self.inner.checked_kernels
     }
 
     /// Buffer-pool counters: how many buffers were ever made, and bytes held.
