@@ -47,6 +47,15 @@
 // before the barrier that precedes its reads (all BM / 4 x BK and BK x BN / 4
 // vec4s are staged each k step, zeros outside A, B and the k range).
 //
+// Split k: when C has few tiles and k is long (a skinny product: too few
+// workgroups to fill a GPU), the host also cuts this dispatch's k range into
+// `splits` segments of `kseg`: workgroup (tile, s) walks segment s only and
+// writes its partial C into plane s of a scratch buffer bound as C (c_off = 0,
+// planes of m x n), `count` segments per dispatch from `s0` (so the grid never
+// needs more than tiles workgroups); `matmul_merge` then adds the planes in
+// order s = 0, 1, ... into C. The segments depend only on the shape (src/gpu/products.rs), not on
+// the variant, so every variant still adds the same terms in the same order.
+//
 // Long k: the host splits k into ranges of at most 16,384 per dispatch, each
 // adding into C (accumulate = 1 after the first). That keeps any one dispatch short
 // (a watchdog such as Windows' TDR kills long ones) and under llvmpipe's limit of
@@ -70,8 +79,12 @@ struct Params {
     k0: u32,         // this dispatch's range of k: k0 .. k0 + kc
     kc: u32,
     accumulate: u32, // 1: add to C (a later k range); 0: overwrite C
+    splits: u32,     // k segments of this k range (1: none; see "Split k")
+    kseg: u32,       // elements of k per segment, a multiple of 4
+    s0: u32,         // the first segment this dispatch computes
+    count: u32,      // segments this dispatch computes (workgroups: tiles * count)
+    first: u32,      // matmul_merge: the first element of this dispatch
     pad0: u32,
-    pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
@@ -93,19 +106,25 @@ const BN4: u32 = BN / 4u;
 var<workgroup> a_tile: array<vec4<f32>, BK * BM4>; // [kk][row / 4]: A transposed
 var<workgroup> b_tile: array<vec4<f32>, BK * BN4>; // [kk][col / 4]
 
-// A[row][k0 + col .. k0 + col + 4], zero outside A and this k range.
-fn load_a(aligned: bool, row: u32, col: u32) -> vec4<f32> {
+// A workgroup's range of k: k0 .. k0 + kc (the dispatch's range, or one segment of it).
+struct KRange {
+    k0: u32,
+    kc: u32,
+}
+
+// A[row][r.k0 + col .. r.k0 + col + 4], zero outside A and this k range.
+fn load_a(aligned: bool, r: KRange, row: u32, col: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
     if row < p.m {
-        let e = p.a_off + row * p.k + p.k0 + col;
+        let e = p.a_off + row * p.k + r.k0 + col;
         if aligned {
             // k, k0 and kc are multiples of 4: the four are all inside or all outside.
-            if col < p.kc {
+            if col < r.kc {
                 v = a[e / 4u];
             }
         } else {
             for (var i = 0u; i < 4u; i++) {
-                if col + i < p.kc {
+                if col + i < r.kc {
                     v[i] = a[(e + i) / 4u][(e + i) % 4u];
                 }
             }
@@ -114,11 +133,11 @@ fn load_a(aligned: bool, row: u32, col: u32) -> vec4<f32> {
     return v;
 }
 
-// B[k0 + row][col .. col + 4], zero outside B and this k range.
-fn load_b(aligned: bool, row: u32, col: u32) -> vec4<f32> {
+// B[r.k0 + row][col .. col + 4], zero outside B and this k range.
+fn load_b(aligned: bool, r: KRange, row: u32, col: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
-    if row < p.kc {
-        let e = (p.k0 + row) * p.n + col;
+    if row < r.kc {
+        let e = (r.k0 + row) * p.n + col;
         if aligned {
             if col < p.n {
                 v = b[e / 4u];
@@ -138,15 +157,15 @@ fn load_b(aligned: bool, row: u32, col: u32) -> vec4<f32> {
 // columns 4 kq .. 4 kq + 4 of this k step, transposed into four whole vec4s.
 // Neighbouring invocations take neighbouring kq: each row's BK floats are read
 // by BK / 4 neighbours (coalesced).
-fn stage_a(aligned: bool, row0: u32, k0: u32, blk: u32) {
+fn stage_a(aligned: bool, r: KRange, row0: u32, k0: u32, blk: u32) {
     let r4 = blk / BK4;
     let kq = blk % BK4;
     let row = row0 + r4 * 4u;
     let col = k0 + kq * 4u;
-    let v0 = load_a(aligned, row, col);
-    let v1 = load_a(aligned, row + 1u, col);
-    let v2 = load_a(aligned, row + 2u, col);
-    let v3 = load_a(aligned, row + 3u, col);
+    let v0 = load_a(aligned, r, row, col);
+    let v1 = load_a(aligned, r, row + 1u, col);
+    let v2 = load_a(aligned, r, row + 2u, col);
+    let v3 = load_a(aligned, r, row + 3u, col);
     let at = kq * 4u * BM4 + r4;
     a_tile[at] = vec4<f32>(v0.x, v1.x, v2.x, v3.x);
     a_tile[at + BM4] = vec4<f32>(v0.y, v1.y, v2.y, v3.y);
@@ -155,19 +174,20 @@ fn stage_a(aligned: bool, row0: u32, k0: u32, blk: u32) {
 }
 
 // Stages vec4 `v` of B's tile: row v / BN4 of this k step, columns 4 (v % BN4) ...
-fn stage_b(aligned: bool, col0: u32, k0: u32, v: u32) {
+fn stage_b(aligned: bool, r: KRange, col0: u32, k0: u32, v: u32) {
     let kk = v / BN4;
     let nq = v % BN4;
-    b_tile[v] = load_b(aligned, k0 + kk, col0 + nq * 4u);
+    b_tile[v] = load_b(aligned, r, k0 + kk, col0 + nq * 4u);
 }
 
 // C[row][col .. col + 4] = v (or += v), skipping what lies outside C. Aligned:
 // one whole vec4 per invocation. Unaligned: four f32 through the scalar view.
-fn store_c4(row: u32, col: u32, v: vec4<f32>) {
+// Plane `s` of C's binding: C itself (s = 0, c_off), or a split's partial.
+fn store_c4(s: u32, row: u32, col: u32, v: vec4<f32>) {
     if row >= p.m || col >= p.n {
         return;
     }
-    let e = (p.c_off + row * p.n + col) / 4u;
+    let e = (p.c_off + s * p.m * p.n + row * p.n + col) / 4u;
     if p.accumulate == 1u {
         c[e] += v;
     } else {
@@ -175,11 +195,11 @@ fn store_c4(row: u32, col: u32, v: vec4<f32>) {
     }
 }
 
-fn store_c1(row: u32, col: u32, v: vec4<f32>) {
+fn store_c1(s: u32, row: u32, col: u32, v: vec4<f32>) {
     if row >= p.m {
         return;
     }
-    let e = p.c_off + row * p.n + col;
+    let e = p.c_off + s * p.m * p.n + row * p.n + col;
     for (var i = 0u; i < 4u; i++) {
         if col + i < p.n {
             if p.accumulate == 1u {
@@ -195,14 +215,18 @@ fn store_c1(row: u32, col: u32, v: vec4<f32>) {
 alias Acc = array<vec4<f32>, TM * TN4>;
 
 // The accumulators of this invocation's TM x TN block of C; the caller stores them.
-fn matmul_tile(aligned: bool, wid: u32, tx: u32, ty: u32) -> Acc {
+fn matmul_tile(aligned: bool, wid: u32, s: u32, tx: u32, ty: u32) -> Acc {
     let row0 = (wid / p.tiles_n) * BM;
     let col0 = (wid % p.tiles_n) * BN;
     let t = ty * WG_X + tx;
     let ar = ty * TM4; // this invocation's rows in a_tile's vec4s
+    // This workgroup's k range: segment s of the dispatch's (all of it if
+    // splits = 1). The host makes every segment non-empty.
+    let lo = s * p.kseg;
+    let r = KRange(p.k0 + lo, min(p.kseg, p.kc - lo));
     var acc: Acc;
 
-    let k_tiles = (p.kc + BK - 1u) / BK;
+    let k_tiles = (r.kc + BK - 1u) / BK;
     for (var kt = 0u; kt < k_tiles; kt++) {
         let k0 = kt * BK;
 /*STAGE*/
@@ -227,12 +251,14 @@ fn matmul(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    let wid = wg.x + wg.y * nwg.x;
+    let id = wg.x + wg.y * nwg.x;
     // The same for the whole workgroup, so no barrier is skipped by only some.
-    if wid >= p.tiles {
+    if id >= p.tiles * p.count {
         return;
     }
-    let acc = matmul_tile(true, wid, lid.x, lid.y);
+    let wid = id % p.tiles;
+    let s = p.s0 + id / p.tiles;
+    let acc = matmul_tile(true, wid, s, lid.x, lid.y);
 /*STORE4*/
 }
 
@@ -242,10 +268,38 @@ fn matmul_unaligned(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    let wid = wg.x + wg.y * nwg.x;
-    if wid >= p.tiles {
+    let id = wg.x + wg.y * nwg.x;
+    if id >= p.tiles * p.count {
         return;
     }
-    let acc = matmul_tile(false, wid, lid.x, lid.y);
+    let wid = id % p.tiles;
+    let s = p.s0 + id / p.tiles;
+    let acc = matmul_tile(false, wid, s, lid.x, lid.y);
 /*STORE1*/
+}
+
+// C[c_off + i] (+)= the sum of the split planes' element i, in plane order; one
+// invocation per element of this window's m x n. The planes are bound as A.
+@compute @workgroup_size(256)
+fn matmul_merge(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = p.first + (wg.x + wg.y * nwg.x) * 256u + lid;
+    let len = p.m * p.n;
+    if i >= len {
+        return;
+    }
+    var v = 0.0;
+    for (var s = 0u; s < p.splits; s++) {
+        let e = s * len + i;
+        v += a[e / 4u][e % 4u];
+    }
+    let e = p.c_off + i;
+    if p.accumulate == 1u {
+        c1[e] += v;
+    } else {
+        c1[e] = v;
+    }
 }

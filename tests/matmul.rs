@@ -150,9 +150,10 @@ fn gpu_and_cpu_agree(gpu: &Gpu) -> Outcome {
 /// grid of at most 3 x 3 workgroups (so A and C are split into row windows and
 /// the rows into several dispatches): shapes at each edge of the variant's
 /// tile (1, tile - 1, tile, tile + 1 in m, k and n; aligned and unaligned),
-/// several windows, and k past one dispatch's range (16,384), exact on small
-/// integers; on floats, the default variant's bits (every variant adds the
-/// same terms in the same order).
+/// several windows, k past one dispatch's range (16,384) and k split into
+/// segments (skinny C: several segment dispatches, several merge dispatches),
+/// exact on small integers; on floats, the default variant's bits (every
+/// variant adds the same terms in the same order, splits included).
 fn every_matmul_variant(default: &Gpu) -> Outcome {
     for v in MatmulVariant::ALL {
         let gpu = common::pinned("matmul", v.name(), "matmul", Some(1 << 20), Some(3))?;
@@ -168,6 +169,10 @@ fn every_matmul_variant(default: &Gpu) -> Outcome {
             (600, 516, 2 * bn + 4),
             (3, 16_392, 8),
             (2, 16_387, 5),
+            // k split into 4 segments; C past one merge dispatch's 2,304
+            // elements (3 x 3 workgroups of 256).
+            (40, 4096, 60),
+            (39, 4097, 61),
         ];
         for (i, &(m, k, n)) in shapes.iter().enumerate() {
             let what = |e: common::Failed| {

@@ -71,8 +71,8 @@ impl MapOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Kernel {
     Map(MapOp, MapVariant),
-    /// A matmul variant; `aligned`: the vec4 entry point (k and n multiples of 4).
-    Matmul(MatmulVariant, bool),
+    /// A matmul variant's entry point.
+    Matmul(MatmulVariant, MatmulEntry),
     /// A matvec variant; `merge`: the entry point that adds split rows' partials.
     Matvec(MatvecVariant, bool),
     /// A stage of softmax or normalize_rows, along rows or columns, with
@@ -82,6 +82,17 @@ pub(crate) enum Kernel {
     /// A dot/l1/l2 variant: pass 1 for one term, or pass 2 (`Partials`).
     Reduce(MapVariant, ReduceKind),
     Outer(MapVariant),
+}
+
+/// The entry points of shaders/matmul.wgsl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum MatmulEntry {
+    /// vec4 loads and stores (k and n multiples of 4).
+    Aligned,
+    /// Any shape, through scalar loads and stores.
+    Unaligned,
+    /// Adds the planes of a split k into C.
+    Merge,
 }
 
 /// What a reduce.wgsl pipeline sums: a term of two vectors (`KIND` in the
@@ -174,9 +185,14 @@ impl Kernel {
     pub(crate) fn all() -> Vec<Kernel> {
         let maps = MapOp::all()
             .flat_map(|op| MapVariant::ALL.into_iter().map(move |v| Kernel::Map(op, v)));
-        let matmuls = MatmulVariant::ALL
-            .into_iter()
-            .flat_map(|v| [Kernel::Matmul(v, true), Kernel::Matmul(v, false)]);
+        let matmuls = MatmulVariant::ALL.into_iter().flat_map(|v| {
+            [
+                MatmulEntry::Aligned,
+                MatmulEntry::Unaligned,
+                MatmulEntry::Merge,
+            ]
+            .map(|e| Kernel::Matmul(v, e))
+        });
         let matvecs = MatvecVariant::ALL
             .into_iter()
             .flat_map(|v| [Kernel::Matvec(v, false), Kernel::Matvec(v, true)]);
@@ -217,18 +233,18 @@ impl Kernel {
                 uniform_bytes: 0,
                 constants: &[],
             },
-            Kernel::Matmul(v, aligned) => KernelDesc {
-                // Both entry points share the module.
+            Kernel::Matmul(v, entry) => KernelDesc {
+                // The entry points share the module.
                 module: Cow::Owned(format!("matmul.wgsl ({})", v.name())),
                 source: Cow::Owned(matmul_source(v)),
-                entry: if aligned {
-                    "matmul"
-                } else {
-                    "matmul_unaligned"
+                entry: match entry {
+                    MatmulEntry::Aligned => "matmul",
+                    MatmulEntry::Unaligned => "matmul_unaligned",
+                    MatmulEntry::Merge => "matmul_merge",
                 },
                 reads: 2,
                 writes: 1,
-                uniform_bytes: 48,
+                uniform_bytes: 64,
                 constants: &[],
             },
             Kernel::Matvec(v, merge) => KernelDesc {
@@ -348,7 +364,10 @@ fn matmul_source(v: MatmulVariant) -> String {
     let mut stage = String::new();
     for (what, items, args) in [("a", bm4 * v.bk / 4, "row0"), ("b", v.bk * bn4, "col0")] {
         for l in 0..items.div_ceil(threads) {
-            let call = format!("stage_{what}(aligned, {args}, k0, t + {}u);", l * threads);
+            let call = format!(
+                "stage_{what}(aligned, r, {args}, k0, t + {}u);",
+                l * threads
+            );
             if (l + 1) * threads <= items {
                 stage += &format!("        {call}\n");
             } else {
@@ -392,8 +411,8 @@ fn matmul_source(v: MatmulVariant) -> String {
                 "tile_row(wid, lid.y, {r}u), tile_col(wid, lid.x, {q}u), acc[{}]",
                 r * tn4 + q
             );
-            store4 += &format!("    store_c4({at});\n");
-            store1 += &format!("    store_c1({at});\n");
+            store4 += &format!("    store_c4(s, {at});\n");
+            store1 += &format!("    store_c1(s, {at});\n");
         }
     }
     MATMUL_WGSL

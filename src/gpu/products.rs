@@ -17,7 +17,7 @@ use bytemuck::{Pod, Zeroable};
 use ndarray::{ArrayD, IxDyn};
 
 use super::GpuArray;
-use super::kernels::{Kernel, ReduceKind};
+use super::kernels::{Kernel, MatmulEntry, ReduceKind};
 use super::variants::{MapVariant, MatmulVariant, MatvecVariant};
 use crate::backend::{check_inner, check_same_len, dims};
 use crate::error::{Error, Result};
@@ -73,7 +73,12 @@ struct MatmulParams {
     k0: u32,
     kc: u32,
     accumulate: u32,
-    pad: [u32; 2],
+    splits: u32,
+    kseg: u32,
+    s0: u32,
+    count: u32,
+    first: u32,
+    pad: u32,
 }
 
 /// Invocations of the first reduction pass, at most (1,024 workgroups of 256,
@@ -89,6 +94,30 @@ const REDUCE_MAX_INVOCATIONS: usize = 1 << 18;
 const MATVEC_TARGET_GROUPS: usize = 1024;
 /// ...and while each segment keeps every lane at least this many steps.
 const MATVEC_MIN_STEPS: usize = 16;
+/// matmul splits k (shaders/matmul.wgsl, "Split k") while C has fewer tiles of
+/// 64 x 64 than this: a skinny product (m = n = 64, k = 10^5: 1 workgroup)
+/// would leave a GPU idle. Reference tiles of 64, not the variant's, so every
+/// variant splits alike and gives the same bits.
+const MATMUL_SPLIT_BELOW: usize = 128;
+/// ...into at most this many segments, each at least MATMUL_MIN_SEG of k.
+const MATMUL_MAX_SPLITS: usize = 16;
+const MATMUL_MIN_SEG: usize = 1024;
+
+/// The k segments of one k range of an m x n product: (count, elements each,
+/// a multiple of 4, the last one possibly shorter), from the shape alone.
+fn matmul_splits(m: usize, n: usize, kc: usize) -> (usize, usize) {
+    let tiles = m.div_ceil(64) * n.div_ceil(64);
+    if tiles >= MATMUL_SPLIT_BELOW || kc < 2 * MATMUL_MIN_SEG {
+        return (1, kc);
+    }
+    let want = (2 * MATMUL_SPLIT_BELOW)
+        .div_ceil(tiles)
+        .min(kc / MATMUL_MIN_SEG)
+        .min(MATMUL_MAX_SPLITS);
+    let seg = kc.div_ceil(want).next_multiple_of(4);
+    (kc.div_ceil(seg), seg)
+}
+
 /// Most of k one dispatch covers; longer products add into C over several.
 /// At most 2,048 k-steps of 8 (1,024 of 16) keep a dispatch short (watchdogs
 /// such as Windows' TDR kill long ones) and each invocation under llvmpipe's
@@ -263,7 +292,12 @@ impl GpuArray {
         let out = self.alloc_like(op, vec![m, n])?;
         // vec4 loads and stores need rows that start on a vec4: k and n multiples of 4
         // (window starts are multiples of the binding alignment, itself of 4).
-        let kernel = Kernel::Matmul(v, k.is_multiple_of(4) && n.is_multiple_of(4));
+        let entry = if k.is_multiple_of(4) && n.is_multiple_of(4) {
+            MatmulEntry::Aligned
+        } else {
+            MatmulEntry::Unaligned
+        };
+        let kernel = Kernel::Matmul(v, entry);
         let (bm, bn) = (v.bm() as usize, v.bn() as usize);
         let rt = &self.gpu.inner.rt;
         let tiles_n = n.div_ceil(bn);
@@ -279,7 +313,8 @@ impl GpuArray {
             }
             let tiles = rows.div_ceil(bm) * tiles_n;
             for (k0, kc, accumulate) in k_chunks(k, MATMUL_K_CHUNK) {
-                let params = MatmulParams {
+                let (splits, kseg) = matmul_splits(m, n, kc);
+                let mut params = MatmulParams {
                     m: u32_of(rows),
                     k: u32_of(k),
                     n: u32_of(n),
@@ -290,19 +325,56 @@ impl GpuArray {
                     k0: u32_of(k0),
                     kc: u32_of(kc),
                     accumulate,
-                    pad: [0; 2],
+                    splits: u32_of(splits),
+                    kseg: u32_of(kseg),
+                    s0: 0,
+                    count: 1,
+                    first: 0,
+                    pad: 0,
                 };
-                rt.dispatch(
-                    op,
-                    kernel,
-                    &[
-                        self.window(wa.start, wa.off + rows * k),
-                        b.window(0, k * n),
-                        out.window(wc.start, wc.off + rows * n),
-                    ],
-                    Some(bytemuck::bytes_of(&params)),
-                    tiles as u64,
-                )?;
+                let a_window = || self.window(wa.start, wa.off + rows * k);
+                let c_window = || out.window(wc.start, wc.off + rows * n);
+                if splits == 1 {
+                    rt.dispatch(
+                        op,
+                        kernel,
+                        &[a_window(), b.window(0, k * n), c_window()],
+                        Some(bytemuck::bytes_of(&params)),
+                        tiles as u64,
+                    )?;
+                    continue;
+                }
+                // Each segment's partial C into its plane, as many segments per
+                // dispatch as the grid holds; then the planes added in order.
+                let planes = self.alloc_like(op, vec![splits, rows, n])?;
+                let plane_window = || planes.window(0, splits * rows * n);
+                let (c_off, accumulate) = (params.c_off, params.accumulate);
+                (params.c_off, params.accumulate) = (0, 0);
+                let per = (self.max_groups() / tiles).max(1);
+                for s0 in (0..splits).step_by(per) {
+                    params.s0 = u32_of(s0);
+                    params.count = u32_of(per.min(splits - s0));
+                    rt.dispatch(
+                        op,
+                        kernel,
+                        &[a_window(), b.window(0, k * n), plane_window()],
+                        Some(bytemuck::bytes_of(&params)),
+                        (tiles * params.count as usize) as u64,
+                    )?;
+                }
+                (params.c_off, params.accumulate) = (c_off, accumulate);
+                let len = rows * n;
+                let step = self.max_groups() * 256;
+                for first in (0..len).step_by(step) {
+                    params.first = u32_of(first);
+                    rt.dispatch(
+                        op,
+                        Kernel::Matmul(v, MatmulEntry::Merge),
+                        &[plane_window(), plane_window(), c_window()],
+                        Some(bytemuck::bytes_of(&params)),
+                        step.min(len - first).div_ceil(256) as u64,
+                    )?;
+                }
             }
             row0 += rows;
         }
