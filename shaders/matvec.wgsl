@@ -2,14 +2,18 @@
 //
 // A template: src/gpu/kernels.rs `matvec_source` writes one module per variant
 // (`MatvecVariant` in src/gpu/variants.rs) by filling in LANES (placeholder
-// TEAM) and writing out the team's reduction tree (placeholder TREE).
+// TEAM). The team's sum is `reduce_segment` from shaders/shared/
+// reduce_subgroup.wgsl (shuffles inside subgroups, then a tree over them)
+// where the device has subgroups, else reduce_workgroup.wgsl (a tree in
+// workgroup memory); the host appends one and fills the SUBGROUP_ placeholders
+// (src/gpu/kernels.rs `expand`), as for the row kernels.
 //
 // Algorithm: memory-bound, so the goal is one coalesced pass over W with enough
 // workgroups to keep the device busy. A workgroup of 256 invocations takes
 // ROWS = 256 / LANES rows; each row gets a team of LANES invocations that stride
 // along it, so a team reads LANES * 16 contiguous bytes of W per step (vec4
 // loads when k % 4 == 0). Each invocation keeps a running sum, then the team
-// sums its LANES values with a tree in workgroup memory. Not a matmul with
+// sums its LANES values (`reduce_segment`). Not a matmul with
 // n = 1: a 64 x 64 matmul tile would leave 63 of every 64 columns of work idle.
 //
 // Split k: when m is small (few rows, few workgroups) the host also splits each
@@ -26,7 +30,8 @@
 // llvmpipe stops any invocation's loops after 65,535 iterations.
 //
 // Error: a product passes through at most ceil(seg / LANES) sequential fma steps
-// in its lane, 2 adds over the vec4's lanes, log2(LANES) tree levels and
+// in its lane, 2 adds over the vec4's lanes, log2(LANES) levels (shuffles and
+// tree together) and
 // `splits` merge adds: fewer than k + 8 in all.
 //
 // Bindings: 0 = W (read, a window of whole rows starting w_off elements in),
@@ -62,7 +67,11 @@ const WG: u32 = 256u;
 /*TEAM*/
 const ROWS: u32 = WG / LANES;
 
-var<workgroup> sums: array<f32, WG>;
+// The team's sum: `reduce_segment` folds vec4 stats with `combine`; the sum
+// rides in x (the other lanes stay 0).
+fn combine(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return a + b;
+}
 
 // y[e] = v, or y[e] += v for a later k range.
 fn put(e: u32, v: f32) {
@@ -78,7 +87,9 @@ fn matvec(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
+    /*SUBGROUP_BUILTINS*/
 ) {
+    /*SUBGROUP_INIT*/
     let wid = wg.x + wg.y * nwg.x;
     let groups = (p.m + ROWS - 1u) / ROWS;
     // The same for the whole workgroup, so no barrier is skipped by only some.
@@ -110,14 +121,13 @@ fn matvec(
             }
         }
     }
-    sums[lid] = s;
-    workgroupBarrier();
-/*TREE*/
+    // Every invocation takes part (rows past m with 0): it holds barriers.
+    let total = reduce_segment(vec4<f32>(s, 0.0, 0.0, 0.0), lid, LANES, sg_size, sg_lid).x;
     if lane == 0u && row < p.m {
         if p.splits == 1u {
-            put(p.y_off + row, sums[lid]);
+            put(p.y_off + row, total);
         } else {
-            y[s_idx * p.m + row] = sums[lid];
+            y[s_idx * p.m + row] = total;
         }
     }
 }

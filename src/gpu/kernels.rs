@@ -423,23 +423,13 @@ fn matmul_source(v: MatmulVariant) -> String {
         .replace("/*STORE1*/\n", &store1)
 }
 
-/// A matvec variant's module: the template with its team size and the team's
-/// reduction tree written out (one level per halving, each behind a barrier).
+/// A matvec variant's module: the template with its team size (the team's
+/// sum comes from a shared file, appended by `expand`).
 fn matvec_source(v: MatvecVariant) -> String {
-    let mut tree = String::new();
-    let mut half = v.lanes / 2;
-    while half > 0 {
-        tree += &format!(
-            "    if lane < {half}u {{\n        sums[lid] += sums[lid + {half}u];\n    }}\n    workgroupBarrier();\n"
-        );
-        half /= 2;
-    }
-    MATVEC_WGSL
-        .replace(
-            "/*TEAM*/",
-            &format!("const LANES: u32 = {}u; // invocations per row", v.lanes),
-        )
-        .replace("/*TREE*/\n", &tree)
+    MATVEC_WGSL.replace(
+        "/*TEAM*/",
+        &format!("const LANES: u32 = {}u; // invocations per row", v.lanes),
+    )
 }
 
 #[derive(Clone)]
