@@ -152,12 +152,12 @@ impl Runtime {
     pub(crate) fn dispatch(
         &self,
         op: &'static str,
-        kernel: impl Into<Kernel>,
+        kernel: Kernel,
         bindings: &[Binding<'_>],
         params: Option<&[u8]>,
         groups: u64,
     ) -> Result<()> {
-        let desc = self.pipeline(op, kernel.into())?;
+        let desc = self.pipeline(op, kernel)?;
         let desc = desc.as_ref();
         let given = params.map_or(0, |p| p.len() as u64);
         if bindings.len() as u32 != desc.reads + desc.writes || given != desc.uniform_bytes {

@@ -114,17 +114,17 @@ impl MatmulVariant {
     ];
 
     /// Rows of C per workgroup.
-    pub fn bm(self) -> u32 {
+    pub const fn bm(self) -> u32 {
         self.wg_y * self.tm
     }
 
     /// Columns of C per workgroup.
-    pub fn bn(self) -> u32 {
+    pub const fn bn(self) -> u32 {
         self.wg_x * self.tn
     }
 
     /// Bytes of workgroup memory: the tiles of A (bm x bk) and B (bk x bn).
-    pub fn workgroup_bytes(self) -> u32 {
+    pub const fn workgroup_bytes(self) -> u32 {
         (self.bm() + self.bn()) * self.bk * 4
     }
 
@@ -152,7 +152,7 @@ const _: () = {
         let v = MatmulVariant::ALL[i];
         assert!(v.wg_x * v.wg_y <= 256);
         assert!(v.tm.is_multiple_of(4) && v.tn.is_multiple_of(4) && v.bk.is_multiple_of(4));
-        assert!((v.wg_y * v.tm + v.wg_x * v.tn) * v.bk * 4 <= 16384);
+        assert!(v.workgroup_bytes() <= 16384);
         i += 1;
     }
 };
