@@ -1,5 +1,5 @@
 //! Prints every pipeline the crate can build as JSON (module text, entry point,
-//! override constants), for compiling them with a second WGSL compiler:
+//! override constants, workgroup memory where it may pass 16 KiB), for compiling them with a second WGSL compiler:
 //! `.ci/tint/check.mjs` feeds this to Tint (Dawn) in CI.
 //!
 //!     cargo run --release --example kernel_manifest > kernels.json
@@ -19,6 +19,7 @@ fn main() {
                 "source": k.source,
                 "entry": k.entry,
                 "constants": constants,
+                "workgroup_bytes": k.workgroup_bytes,
             })
         })
         .collect();

@@ -2,8 +2,8 @@
 //
 // A template: src/gpu/kernels.rs `matmul_source` writes one module per variant
 // (`MatmulVariant` in src/gpu/variants.rs) by filling in the tile constants
-// (placeholder TILE) and the unrolled bodies (STAGE, PRODUCT, STORE4 and
-// STORE1). Every variant accumulates each C element over k in the same
+// (placeholder TILE) and the unrolled bodies (STAGE, which stages B through
+// stage_b or, for a packed B, stage_bt; PRODUCT, STORE4 and STORE1). Every variant accumulates each C element over k in the same
 // order (one fma per k, k ascending), so every variant gives the same bits.
 //
 // Algorithm: 2-D block tiling (siboehm's SGEMM kernel 5/6, the design TF.js,
@@ -21,10 +21,18 @@
 // of C (coalesced). The k step is written out BK times (no loop for the driver
 // to unroll or not), as are the staging loads and the stores.
 //
-// Knobs (per variant): WG_X x WG_Y invocations, TM x TN per invocation, BK.
-// BM = WG_Y * TM, BN = WG_X * TN. TM, TN and BK are multiples of 4; the tiles,
-// (BM + BN) * BK * 4 bytes, fit WebGPU's guaranteed 16 KiB of workgroup memory
-// and the invocations its 256.
+// Knobs (per variant): WG_X x WG_Y invocations, TM x TN per invocation, BK,
+// and whether B is packed. BM = WG_Y * TM, BN = WG_X * TN. TM, TN and BK are multiples of
+// 4; the invocations fit WebGPU's guaranteed 256; the tiles, (BM + BN) * BK * 4
+// bytes, fit WebGPU's guaranteed 16 KiB of workgroup memory or the host checks
+// the device's limit before it builds the variant (MatmulVariant::fits).
+//
+// K-contiguous B (variants named ...bt): the host first runs `matmul_pack`, which copies B
+// (k x n) into a scratch buffer as B^T (n rows of kb = k rounded up to 4,
+// zeros past k), and binds that as B. The k step then stages B's tile as it
+// stages A's: 4 x 4 blocks read along k (whole vec4s, whatever k and n are),
+// transposed in registers into the same b_tile layout, so the product, the
+// order of the terms and the bits are those of the unpacked variants.
 //
 // Edges: every shape is correct, not only multiples of the tile. Loads outside
 // A or B give 0 (so partial tiles add nothing), stores outside C are skipped;
@@ -83,8 +91,8 @@ struct Params {
     kseg: u32,       // elements of k per segment, a multiple of 4
     s0: u32,         // the first segment this dispatch computes
     count: u32,      // segments this dispatch computes (workgroups: tiles * count)
-    first: u32,      // matmul_merge: the first element of this dispatch
-    pad0: u32,
+    first: u32,      // matmul_merge, matmul_pack: the first element / workgroup of this dispatch
+    kb: u32,         // packed B's row stride (k rounded up to 4)
 }
 
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
@@ -178,6 +186,39 @@ fn stage_b(aligned: bool, r: KRange, col0: u32, k0: u32, v: u32) {
     let kk = v / BN4;
     let nq = v % BN4;
     b_tile[v] = load_b(aligned, r, k0 + kk, col0 + nq * 4u);
+}
+
+// Packed B^T[col][r.k0 + kq .. + 4] (B's column col at those k), zero outside
+// B and this k range. k0, kseg and so every segment's start are multiples of 4,
+// and a range ends off a multiple of 4 only where k does, past which the
+// packed rows hold zeros: so each vec4 is wholly inside or wholly zero. (The
+// values there meet A's zeros, so they change no sum as long as they are
+// finite: matmul_pack writes them as zeros. The test of kq keeps the read
+// inside the packed rows: a bound, not a value, no test can see it go.)
+fn load_bt(r: KRange, col: u32, kq: u32) -> vec4<f32> {
+    if col < p.n && kq < r.kc {
+        return b[(col * p.kb + r.k0 + kq) / 4u];
+    }
+    return vec4<f32>(0.0);
+}
+
+// Stages block `blk` of B's tile from packed B: columns 4 n4 .. 4 n4 + 4 of
+// the tile at k 4 kq .. 4 kq + 4 of this k step, transposed into four whole
+// vec4s of b_tile (as stage_a does for A).
+fn stage_bt(r: KRange, col0: u32, k0: u32, blk: u32) {
+    let n4 = blk / BK4;
+    let kq = blk % BK4;
+    let col = col0 + n4 * 4u;
+    let kk = k0 + kq * 4u;
+    let v0 = load_bt(r, col, kk);
+    let v1 = load_bt(r, col + 1u, kk);
+    let v2 = load_bt(r, col + 2u, kk);
+    let v3 = load_bt(r, col + 3u, kk);
+    let bt = kq * 4u * BN4 + n4;
+    b_tile[bt] = vec4<f32>(v0.x, v1.x, v2.x, v3.x);
+    b_tile[bt + BN4] = vec4<f32>(v0.y, v1.y, v2.y, v3.y);
+    b_tile[bt + 2u * BN4] = vec4<f32>(v0.z, v1.z, v2.z, v3.z);
+    b_tile[bt + 3u * BN4] = vec4<f32>(v0.w, v1.w, v2.w, v3.w);
 }
 
 // C[row][col .. col + 4] = v (or += v), skipping what lies outside C. Aligned:
@@ -301,5 +342,54 @@ fn matmul_merge(
         c1[e] += v;
     } else {
         c1[e] = v;
+    }
+}
+
+// matmul_pack: B (k x n, bound as A) into packed B^T (n x kb, bound as C),
+// zeros at k .. kb. One workgroup per 32 x 32 block (k x n), `first` the
+// dispatch's first block, blocks k-major within each column of blocks.
+// Reads: each invocation reads 4 rows of the block, 32 neighbours a row's 32
+// floats (coalesced); writes: each invocation one vec4 of a B^T row, 8
+// neighbours a row's 32 floats. The block passes through workgroup memory
+// with rows padded to 33, so the column reads hit 32 different banks.
+// Every pack_tile element is written before the barrier and read after it.
+var<workgroup> pack_tile: array<f32, 32 * 33>;
+
+@compute @workgroup_size(256)
+fn matmul_pack(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) t: u32,
+) {
+    let kblocks = p.kb / 32u + select(0u, 1u, p.kb % 32u != 0u);
+    let nblocks = (p.n + 31u) / 32u;
+    let blk = p.first + wg.x + wg.y * nwg.x;
+    // The same for the whole workgroup, so no barrier is skipped by only some.
+    if blk >= kblocks * nblocks {
+        return;
+    }
+    let k0 = (blk % kblocks) * 32u;
+    let n0 = (blk / kblocks) * 32u;
+    let col = t % 32u;
+    for (var j = 0u; j < 4u; j++) {
+        let kr = t / 32u + 8u * j;
+        var v = 0.0;
+        if k0 + kr < p.k && n0 + col < p.n {
+            let e = (k0 + kr) * p.n + n0 + col;
+            v = a[e / 4u][e % 4u];
+        }
+        pack_tile[kr * 33u + col] = v;
+    }
+    workgroupBarrier();
+    let row = t / 8u; // of B^T: column n0 + row of B
+    let kq = (t % 8u) * 4u;
+    if n0 + row < p.n && k0 + kq < p.kb {
+        let at = kq * 33u + row;
+        c[((n0 + row) * p.kb + k0 + kq) / 4u] = vec4<f32>(
+            pack_tile[at],
+            pack_tile[at + 33u],
+            pack_tile[at + 66u],
+            pack_tile[at + 99u],
+        );
     }
 }

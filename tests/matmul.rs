@@ -15,8 +15,8 @@ use common::products::{
     check_matmul, check_matrix, int_matrix, int_vector, matmul64, matrix, product_depth,
 };
 use common::{BackendCase, GpuCase, Outcome, fail};
-use gpu_basics::gpu::MatmulVariant;
-use gpu_basics::{Backend, Cpu, Gpu};
+use gpu_basics::gpu::{GpuOptions, MatmulVariant, Tuning, WEBGPU_WORKGROUP_BYTES};
+use gpu_basics::{Backend, Cpu, Error, Gpu};
 use ndarray::Array2;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -153,9 +153,23 @@ fn gpu_and_cpu_agree(gpu: &Gpu) -> Outcome {
 /// several windows, k past one dispatch's range (16,384) and k split into
 /// segments (skinny C: several segment dispatches, several merge dispatches),
 /// exact on small integers; on floats, the default variant's bits (every
-/// variant adds the same terms in the same order, splits included).
+/// variant adds the same terms in the same order, splits included). The packed
+/// (`bt`) variants also pack B over several dispatches, and once fall back to
+/// B unpacked (B fits a binding, its packed copy does not). A variant needing
+/// more workgroup memory than the device has cannot run there and is named
+/// as not run (lavapipe and SwiftShader have 32 KiB: all run in CI).
 fn every_matmul_variant(default: &Gpu) -> Outcome {
     for v in MatmulVariant::ALL {
+        if !v.fits(default.workgroup_bytes()) {
+            eprintln!(
+                "every_matmul_variant: {} not run: it needs {} bytes of workgroup memory, \
+                 this device has {}",
+                v.name(),
+                v.workgroup_bytes(),
+                default.workgroup_bytes()
+            );
+            continue;
+        }
         let gpu = common::pinned("matmul", v.name(), "matmul", Some(1 << 20), Some(3))?;
         let (bm, bn, bk) = (v.bm() as usize, v.bn() as usize, v.bk as usize);
         let shapes = [
@@ -173,6 +187,8 @@ fn every_matmul_variant(default: &Gpu) -> Outcome {
             // elements (3 x 3 workgroups of 256).
             (40, 4096, 60),
             (39, 4097, 61),
+            // B (909 x 288) fits a 1 MiB binding, packed (288 x 912) not.
+            (5, 909, 288),
         ];
         for (i, &(m, k, n)) in shapes.iter().enumerate() {
             let what = |e: common::Failed| {
@@ -208,9 +224,53 @@ const CASES: &[BackendCase] = &[
     ("matmul_long_k", matmul_long_k),
 ];
 
+/// A device with less workgroup memory than a variant needs: acted out with
+/// `max_workgroup_storage_bytes` = WebGPU's guaranteed 16 KiB. A pin of a
+/// variant needing 32 KiB is refused, naming it and the limit; one needing
+/// exactly 16 KiB runs; a limit below 16 KiB is refused.
+fn workgroup_memory_limit(_: &Gpu) -> Outcome {
+    let with = |bytes: u32, pin: &str| {
+        Gpu::with_options(GpuOptions {
+            max_workgroup_storage_bytes: Some(bytes),
+            pin_variants: vec![("matmul".into(), pin.into())],
+            tuning: Tuning::Off,
+            ..Default::default()
+        })
+    };
+    let big = MatmulVariant::from_name("128x128r8x8k32").expect("a 32 KiB variant");
+    assert_eq!(big.workgroup_bytes(), 32768);
+    match with(WEBGPU_WORKGROUP_BYTES, &big.name()) {
+        Err(Error::Options { option, detail })
+            if option == "pin_variants"
+                && detail.contains("128x128r8x8k32")
+                && detail.contains("16384") => {}
+        other => {
+            return Err(fail(format!(
+                "pinned a 32 KiB variant on 16 KiB: {other:?}"
+            )));
+        }
+    }
+    let edge = MatmulVariant::from_name("64x64r4x4k32").expect("a 16 KiB variant");
+    assert_eq!(edge.workgroup_bytes(), WEBGPU_WORKGROUP_BYTES);
+    let gpu = with(WEBGPU_WORKGROUP_BYTES, &edge.name())?;
+    if gpu.workgroup_bytes() != WEBGPU_WORKGROUP_BYTES {
+        return Err(fail(format!("workgroup_bytes {}", gpu.workgroup_bytes())));
+    }
+    let (a, c) = (int_matrix(70, 33, 7), int_matrix(33, 66, 8));
+    check_matmul(&gpu, a.view(), c.view(), true)?;
+    match with(WEBGPU_WORKGROUP_BYTES - 1, &edge.name()) {
+        Err(Error::Options {
+            option: "max_workgroup_storage_bytes",
+            ..
+        }) => Ok(()),
+        other => Err(fail(format!("a 16383-byte limit: {other:?}"))),
+    }
+}
+
 const GPU_CASES: &[GpuCase] = &[
     ("gpu_and_cpu_agree", gpu_and_cpu_agree),
     ("every_matmul_variant", every_matmul_variant),
+    ("workgroup_memory_limit", workgroup_memory_limit),
 ];
 
 fn main() {

@@ -93,6 +93,8 @@ pub(crate) enum MatmulEntry {
     Unaligned,
     /// Adds the planes of a split k into C.
     Merge,
+    /// Copies B K-contiguous for a variant with `pack_b`.
+    Pack,
 }
 
 /// What a reduce.wgsl pipeline sums: a term of two vectors (`KIND` in the
@@ -190,8 +192,11 @@ impl Kernel {
                 MatmulEntry::Aligned,
                 MatmulEntry::Unaligned,
                 MatmulEntry::Merge,
+                MatmulEntry::Pack,
             ]
-            .map(|e| Kernel::Matmul(v, e))
+            .into_iter()
+            .filter(move |&e| v.pack_b || e != MatmulEntry::Pack)
+            .map(move |e| Kernel::Matmul(v, e))
         });
         let matvecs = MatvecVariant::ALL
             .into_iter()
@@ -241,6 +246,7 @@ impl Kernel {
                     MatmulEntry::Aligned => "matmul",
                     MatmulEntry::Unaligned => "matmul_unaligned",
                     MatmulEntry::Merge => "matmul_merge",
+                    MatmulEntry::Pack => "matmul_pack",
                 },
                 reads: 2,
                 writes: 1,
@@ -359,15 +365,18 @@ fn matmul_source(v: MatmulVariant) -> String {
     );
     let threads = v.wg_x * v.wg_y;
     let (tm4, tn4, bm4, bn4) = (v.tm / 4, v.tn / 4, v.bm() / 4, v.bn() / 4);
-    // Staging: A's tile is bm/4 x bk/4 blocks of 4 x 4, B's bk x bn/4 vec4s,
-    // shared out over the invocations (a guard where they do not divide evenly).
+    // Staging: A's tile is bm/4 x bk/4 blocks of 4 x 4, B's bk x bn/4 vec4s
+    // (a packed B's, like A's, bn/4 x bk/4 blocks), shared out over the
+    // invocations (a guard where they do not divide evenly).
     let mut stage = String::new();
-    for (what, items, args) in [("a", bm4 * v.bk / 4, "row0"), ("b", v.bk * bn4, "col0")] {
+    let b = if v.pack_b {
+        ("stage_bt(r, col0", bn4 * v.bk / 4)
+    } else {
+        ("stage_b(aligned, r, col0", v.bk * bn4)
+    };
+    for (call, items) in [("stage_a(aligned, r, row0", bm4 * v.bk / 4), b] {
         for l in 0..items.div_ceil(threads) {
-            let call = format!(
-                "stage_{what}(aligned, r, {args}, k0, t + {}u);",
-                l * threads
-            );
+            let call = format!("{call}, k0, t + {}u);", l * threads);
             if (l + 1) * threads <= items {
                 stage += &format!("        {call}\n");
             } else {
@@ -555,14 +564,28 @@ pub struct KernelVariant {
     pub source: String,
     pub entry: &'static str,
     pub constants: &'static [(&'static str, f64)],
+    /// Bytes of workgroup memory the entry point needs, where that may be more
+    /// than WebGPU's guaranteed 16 KiB (the matmul tiles); `None` elsewhere.
+    pub workgroup_bytes: Option<u32>,
 }
 
 /// Every (module variant, entry point, constants) the crate can build.
 pub fn kernel_variants() -> Vec<KernelVariant> {
     let mut out = Vec::new();
-    let descs: Vec<KernelDesc> = Kernel::all().into_iter().map(Kernel::desc).collect();
+    let kernels: Vec<(KernelDesc, Option<u32>)> = Kernel::all()
+        .into_iter()
+        .map(|k| {
+            let bytes = match k {
+                Kernel::Matmul(v, MatmulEntry::Aligned | MatmulEntry::Unaligned) => {
+                    Some(v.workgroup_bytes())
+                }
+                _ => None,
+            };
+            (k.desc(), bytes)
+        })
+        .collect();
     for subgroups in [false, true] {
-        for k in &descs {
+        for (k, workgroup_bytes) in &kernels {
             if subgroups && !k.source.contains("/*SUBGROUP_INIT*/") {
                 continue;
             }
@@ -576,6 +599,7 @@ pub fn kernel_variants() -> Vec<KernelVariant> {
                 source: expand(&k.source, subgroups),
                 entry: k.entry,
                 constants: k.constants,
+                workgroup_bytes: *workgroup_bytes,
             });
         }
     }

@@ -26,7 +26,10 @@ pub use array::GpuArray;
 pub use kernels::{KernelVariant, kernel_variants, shader_files, shader_sources};
 pub use pool::MemoryStats;
 pub use tune::{AdapterKey, CacheEntry, TuneOptions, Tuning, default_cache_path, tune};
-pub use variants::{FAMILIES, MapVariant, MatmulVariant, MatvecVariant, RowsVariant, SizeClass};
+pub use variants::{
+    FAMILIES, MapVariant, MatmulVariant, MatvecVariant, RowsVariant, SizeClass,
+    WEBGPU_WORKGROUP_BYTES,
+};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -45,6 +48,11 @@ pub struct GpuOptions {
     pub max_binding_bytes: Option<u64>,
     /// Use at most this many workgroups per dispatch dimension (0 is `Error::Options`).
     pub max_workgroups_per_dimension: Option<u32>,
+    /// Use at most this many bytes of workgroup memory per workgroup, e.g.
+    /// 16384 to act as a device with only WebGPU's guaranteed minimum: the
+    /// matmul variants that need more are then refused when pinned and not
+    /// timed by `tune`. Below 16384 is `Error::Options`.
+    pub max_workgroup_storage_bytes: Option<u32>,
     /// Use the workgroup-memory reductions even where the device has subgroup
     /// operations (to test the fallback, or to avoid a driver's subgroup bug).
     pub disable_subgroups: bool,
@@ -91,6 +99,17 @@ impl GpuOptions {
             })
         };
         Choices::default().pin(&self.pin_variants)?;
+        if let Some(b) = self.max_workgroup_storage_bytes
+            && b < WEBGPU_WORKGROUP_BYTES
+        {
+            return refuse(
+                "max_workgroup_storage_bytes",
+                &format!(
+                    "{b} is below {WEBGPU_WORKGROUP_BYTES}, what every WebGPU device has \
+                     (and the default matmul needs)"
+                ),
+            );
+        }
         match (self.max_binding_bytes, self.max_workgroups_per_dimension) {
             (Some(b), _) if b < 16 => refuse(
                 "max_binding_bytes",
@@ -153,6 +172,9 @@ pub(crate) struct Inner {
     window_elems: usize,
     /// The storage-binding offset alignment, in f32 elements.
     align_elems: usize,
+    /// Bytes of workgroup memory a workgroup may use (the device's limit, or
+    /// less: `GpuOptions::max_workgroup_storage_bytes`).
+    workgroup_bytes: u32,
     /// Which variant of each kernel family runs.
     choices: Choices,
     /// What a tuning cache entry for this device is keyed by.
@@ -323,9 +345,40 @@ impl Gpu {
             && info.subgroup_min_size <= 256;
         let key = AdapterKey::of(&info);
         let (choices, mut tuning) = tune::load(&options.tuning, &key);
-        let choices = choices.pin(&options.pin_variants)?;
+        let mut choices = choices.pin(&options.pin_variants)?;
         if !options.pin_variants.is_empty() {
             tuning += ", with pinned variants";
+        }
+        let workgroup_bytes = options
+            .max_workgroup_storage_bytes
+            .map_or(limits.max_compute_workgroup_storage_size, |b| {
+                b.min(limits.max_compute_workgroup_storage_size)
+            });
+        // A matmul variant needing more workgroup memory than this device has:
+        // refused where pinned; where a cache picked it (a cache written on
+        // another device or by hand), the default runs instead.
+        for (key, v) in choices.picks() {
+            let Variant::Matmul(m) = v else { continue };
+            if m.fits(workgroup_bytes) {
+                continue;
+            }
+            if options.pin_variants.iter().any(|(f, _)| f == "matmul") {
+                return Err(Error::Options {
+                    option: "pin_variants",
+                    detail: format!(
+                        "matmul variant {} needs {} bytes of workgroup memory; this device \
+                         allows {workgroup_bytes}",
+                        m.name(),
+                        m.workgroup_bytes()
+                    ),
+                });
+            }
+            let set = choices.set(&key, &MatmulVariant::DEFAULT.name());
+            debug_assert!(set, "{key}");
+            tuning += &format!(
+                ", {key} default ({} needs more workgroup memory than this device has)",
+                m.name()
+            );
         }
         let builder = kernels::Builder::new(device.clone(), subgroups, options.checked_kernels);
         let adapter = AdapterSummary {
@@ -374,6 +427,7 @@ impl Gpu {
                 checked_kernels: options.checked_kernels,
                 window_elems: (window_bytes / 4) as usize,
                 align_elems: (align / 4) as usize,
+                workgroup_bytes,
                 choices,
                 key,
                 tuning,
@@ -457,6 +511,13 @@ impl Gpu {
     /// The limits the device was created with (the adapter's own, not wgpu's defaults).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.inner.limits
+    }
+
+    /// Bytes of workgroup memory a kernel may use here: the device's limit, or
+    /// `GpuOptions::max_workgroup_storage_bytes` if lower. Matmul variants
+    /// needing more (`MatmulVariant::fits`) do not run here.
+    pub fn workgroup_bytes(&self) -> u32 {
+        self.inner.workgroup_bytes
     }
 
     /// The optional features enabled on the device.

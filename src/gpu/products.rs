@@ -78,7 +78,7 @@ struct MatmulParams {
     s0: u32,
     count: u32,
     first: u32,
-    pad: u32,
+    kb: u32,
 }
 
 /// Invocations of the first reduction pass, at most (1,024 workgroups of 256,
@@ -289,6 +289,17 @@ impl GpuArray {
                 ),
             });
         }
+        let wg_bytes = self.gpu.inner.workgroup_bytes;
+        if !v.fits(wg_bytes) {
+            return Err(Error::TooLarge {
+                op,
+                detail: format!(
+                    "variant {} needs {} bytes of workgroup memory; this device allows {wg_bytes}",
+                    v.name(),
+                    v.workgroup_bytes()
+                ),
+            });
+        }
         let out = self.alloc_like(op, vec![m, n])?;
         // vec4 loads and stores need rows that start on a vec4: k and n multiples of 4
         // (window starts are multiples of the binding alignment, itself of 4).
@@ -297,9 +308,27 @@ impl GpuArray {
         } else {
             MatmulEntry::Unaligned
         };
+        let rt = &self.gpu.inner.rt;
+        // A packed variant reads B K-contiguous from a copy (n rows of kb);
+        // where that copy would not fit one binding (k not a multiple of 4 and
+        // B nearly a binding's size), the variant's unpacked twin runs, which
+        // gives the same bits.
+        let kb = k.next_multiple_of(4);
+        let v = MatmulVariant {
+            pack_b: v.pack_b && n * kb <= window,
+            ..v
+        };
+        let packed = if v.pack_b {
+            Some(b.pack_b(op, v, k, n, kb)?)
+        } else {
+            None
+        };
+        let b_window = || match &packed {
+            Some(bt) => bt.window(0, n * kb),
+            None => b.window(0, k * n),
+        };
         let kernel = Kernel::Matmul(v, entry);
         let (bm, bn) = (v.bm() as usize, v.bn() as usize);
-        let rt = &self.gpu.inner.rt;
         let tiles_n = n.div_ceil(bn);
         // Rows per dispatch that the workgroup grid can hold.
         let grid_rows = self.max_groups() / tiles_n * bm;
@@ -330,7 +359,7 @@ impl GpuArray {
                     s0: 0,
                     count: 1,
                     first: 0,
-                    pad: 0,
+                    kb: u32_of(kb),
                 };
                 let a_window = || self.window(wa.start, wa.off + rows * k);
                 let c_window = || out.window(wc.start, wc.off + rows * n);
@@ -338,7 +367,7 @@ impl GpuArray {
                     rt.dispatch(
                         op,
                         kernel,
-                        &[a_window(), b.window(0, k * n), c_window()],
+                        &[a_window(), b_window(), c_window()],
                         Some(bytemuck::bytes_of(&params)),
                         tiles as u64,
                     )?;
@@ -357,7 +386,7 @@ impl GpuArray {
                     rt.dispatch(
                         op,
                         kernel,
-                        &[a_window(), b.window(0, k * n), plane_window()],
+                        &[a_window(), b_window(), plane_window()],
                         Some(bytemuck::bytes_of(&params)),
                         (tiles * params.count as usize) as u64,
                     )?;
@@ -379,6 +408,39 @@ impl GpuArray {
             row0 += rows;
         }
         Ok(out)
+    }
+
+    /// This k x n matrix copied K-contiguous for `v` (a packed variant):
+    /// B^T, n rows of `kb` (k rounded up to 4), zeros past k.
+    fn pack_b(
+        &self,
+        op: &'static str,
+        v: MatmulVariant,
+        k: usize,
+        n: usize,
+        kb: usize,
+    ) -> Result<GpuArray> {
+        let packed = self.alloc_like(op, vec![n, kb])?;
+        let blocks = kb.div_ceil(32) * n.div_ceil(32);
+        let step = self.max_groups();
+        for first in (0..blocks).step_by(step) {
+            let params = MatmulParams {
+                k: u32_of(k),
+                n: u32_of(n),
+                first: u32_of(first),
+                kb: u32_of(kb),
+                ..MatmulParams::zeroed()
+            };
+            let b = || self.window(0, k * n);
+            self.gpu.inner.rt.dispatch(
+                op,
+                Kernel::Matmul(v, MatmulEntry::Pack),
+                &[b(), b(), packed.window(0, n * kb)],
+                Some(bytemuck::bytes_of(&params)),
+                step.min(blocks - first) as u64,
+            )?;
+        }
+        Ok(packed)
     }
 
     /// y = W x over `m` rows of length `k`, W being `self`; the result has `shape`

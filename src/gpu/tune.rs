@@ -339,7 +339,10 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
         pick(
             key,
             each(
-                MatmulVariant::ALL.into_iter(),
+                // Only those this device has the workgroup memory for.
+                MatmulVariant::ALL
+                    .into_iter()
+                    .filter(|v| v.fits(gpu.workgroup_bytes())),
                 MatmulVariant::name,
                 run,
                 time,

@@ -75,6 +75,8 @@ impl MapVariant {
 /// How a matmul kernel tiles C (shaders/matmul.wgsl): `wg_x` x `wg_y`
 /// invocations per workgroup, each accumulating `tm` x `tn` values of C, over
 /// k steps of `bk`. Each workgroup computes a `wg_y * tm` x `wg_x * tn` tile.
+/// With `pack_b`, B is first copied K-contiguous (transposed, n rows of k
+/// padded to a multiple of 4) and the kernel reads it along k, as it reads A.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MatmulVariant {
     pub wg_x: u32,
@@ -82,6 +84,7 @@ pub struct MatmulVariant {
     pub tm: u32,
     pub tn: u32,
     pub bk: u32,
+    pub pack_b: bool,
 }
 
 const fn mm(wg_x: u32, wg_y: u32, tm: u32, tn: u32, bk: u32) -> MatmulVariant {
@@ -91,7 +94,12 @@ const fn mm(wg_x: u32, wg_y: u32, tm: u32, tn: u32, bk: u32) -> MatmulVariant {
         tm,
         tn,
         bk,
+        pack_b: false,
     }
+}
+
+const fn packed(v: MatmulVariant) -> MatmulVariant {
+    MatmulVariant { pack_b: true, ..v }
 }
 
 impl MatmulVariant {
@@ -100,9 +108,13 @@ impl MatmulVariant {
     pub const DEFAULT: MatmulVariant = mm(16, 16, 4, 4, 16);
 
     /// Every variant: register blocks of 4 x 4, 4 x 8, 8 x 4 and 8 x 8, tiles of
-    /// 32 to 128 on a side, k steps of 8 and 16. Each fits WebGPU's guaranteed
-    /// limits (256 invocations, 16 KiB of workgroup memory).
-    pub const ALL: [MatmulVariant; 8] = [
+    /// 32 to 128 on a side, k steps of 8, 16 and 32, B as given or packed
+    /// K-contiguous (the `bt` names; on NVIDIA, gpu.cpp's matmul gained 1.5x from
+    /// a K-contiguous B: ../shared/kernel-techniques.md). Each runs 256
+    /// invocations or fewer (WebGPU guarantees 256); those with k steps of 32 on
+    /// tiles over 64 x 64 need more workgroup memory than WebGPU's guaranteed
+    /// 16 KiB (24 or 32 KiB; `fits` says whether a device has it).
+    pub const ALL: [MatmulVariant; 14] = [
         MatmulVariant::DEFAULT,
         mm(16, 16, 4, 4, 8),
         mm(8, 8, 4, 4, 16),
@@ -111,6 +123,12 @@ impl MatmulVariant {
         mm(16, 8, 8, 8, 16),
         mm(16, 16, 8, 8, 8),
         mm(16, 16, 8, 8, 16),
+        mm(16, 16, 4, 4, 32),
+        mm(16, 16, 4, 8, 32),
+        mm(16, 16, 8, 8, 32),
+        packed(MatmulVariant::DEFAULT),
+        packed(mm(16, 16, 8, 8, 16)),
+        packed(mm(16, 16, 8, 8, 32)),
     ];
 
     /// Rows of C per workgroup.
@@ -128,15 +146,24 @@ impl MatmulVariant {
         (self.bm() + self.bn()) * self.bk * 4
     }
 
-    /// `<bm>x<bn>r<tm>x<tn>k<bk>`, e.g. `64x64r4x4k16`.
+    /// Whether a device with `workgroup_bytes` of workgroup memory per
+    /// workgroup can run it (every variant's invocations fit WebGPU's
+    /// guaranteed limits, checked below; its memory may not).
+    pub const fn fits(self, workgroup_bytes: u32) -> bool {
+        self.workgroup_bytes() <= workgroup_bytes
+    }
+
+    /// `<bm>x<bn>r<tm>x<tn>k<bk>`, then `bt` if B is packed: `64x64r4x4k16`,
+    /// `128x128r8x8k32bt`.
     pub fn name(self) -> String {
         format!(
-            "{}x{}r{}x{}k{}",
+            "{}x{}r{}x{}k{}{}",
             self.bm(),
             self.bn(),
             self.tm,
             self.tn,
-            self.bk
+            self.bk,
+            if self.pack_b { "bt" } else { "" }
         )
     }
 
@@ -145,16 +172,21 @@ impl MatmulVariant {
     }
 }
 
-// Every variant within WebGPU's guaranteed limits, with whole vec4s everywhere.
+/// WebGPU's guaranteed workgroup memory (maxComputeWorkgroupStorageSize):
+/// the default variant must fit it, so that every device runs the default.
+pub const WEBGPU_WORKGROUP_BYTES: u32 = 16384;
+
+// Every variant within WebGPU's guaranteed invocations (256 per workgroup, 256
+// along x and y), with whole vec4s everywhere; the default within its memory.
 const _: () = {
     let mut i = 0;
     while i < MatmulVariant::ALL.len() {
         let v = MatmulVariant::ALL[i];
         assert!(v.wg_x * v.wg_y <= 256);
         assert!(v.tm.is_multiple_of(4) && v.tn.is_multiple_of(4) && v.bk.is_multiple_of(4));
-        assert!(v.workgroup_bytes() <= 16384);
         i += 1;
     }
+    assert!(MatmulVariant::DEFAULT.fits(WEBGPU_WORKGROUP_BYTES));
 };
 
 /// How the matvec kernel covers W (shaders/matvec.wgsl): a team of `lanes`
