@@ -456,15 +456,19 @@ fn options_that_make_no_sense(_: &Gpu) -> Outcome {
 /// bindings and a grid of at most 8 x 8 workgroups (several windows, 2-D grids,
 /// matvec rows split into segments), and wants the same bits from both.
 fn checked_and_trusted_agree(_: &Gpu) -> Outcome {
-    let make = |checked_kernels| {
+    let make = |checked_kernels, pin_variants| {
         Gpu::with_options(GpuOptions {
             checked_kernels,
             max_binding_bytes: Some(64 << 10),
             max_workgroups_per_dimension: Some(8),
+            pin_variants,
             ..Default::default()
         })
     };
-    let (checked, trusted) = (make(true)?, make(false)?);
+    let (checked, trusted) = (make(true, vec![])?, make(false, vec![])?);
+    // matmul with B packed K-contiguous (matmul_pack, stage_bt) too.
+    let packed = || vec![("matmul".to_string(), "64x64r4x4k16bt".to_string())];
+    let (checked_bt, trusted_bt) = (make(true, packed())?, make(false, packed())?);
     if !checked.checked_kernels() || trusted.checked_kernels() {
         return Err(fail("checked_kernels() does not report the option"));
     }
@@ -485,7 +489,8 @@ fn checked_and_trusted_agree(_: &Gpu) -> Outcome {
     );
     let scalar = |f: f32| ArrayD::from_elem(IxDyn(&[]), f);
     // Every kernel family: map, rows (fused, chunked, and along columns),
-    // reduce, outer, matvec split into segments, matmul aligned and unaligned.
+    // reduce, outer, matvec split into segments, matmul aligned and unaligned
+    // (then again with B packed).
     let run = |g: &Gpu| -> gpu_basics::Result<Vec<ArrayD<f32>>> {
         Ok(vec![
             g.sigmoid(v.into_dyn())?,
@@ -504,7 +509,16 @@ fn checked_and_trusted_agree(_: &Gpu) -> Outcome {
             g.matmul(x.view(), c.view())?.into_dyn(),
         ])
     };
-    let (want, got) = (run(&checked)?, run(&trusted)?);
+    let run_bt = |g: &Gpu| -> gpu_basics::Result<Vec<ArrayD<f32>>> {
+        Ok(vec![
+            g.matmul(a.view(), b.view())?.into_dyn(),
+            g.matmul(x.view(), c.view())?.into_dyn(),
+        ])
+    };
+    let mut want = run(&checked)?;
+    want.extend(run_bt(&checked_bt)?);
+    let mut got = run(&trusted)?;
+    got.extend(run_bt(&trusted_bt)?);
     for (i, (w, g)) in want.iter().zip(&got).enumerate() {
         let differ =
             w.shape() != g.shape() || w.iter().zip(g).any(|(p, q)| p.to_bits() != q.to_bits());
