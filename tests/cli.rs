@@ -289,6 +289,63 @@ fn bench_quick_writes_table_and_json() {
     );
 }
 
+/// The GPU's rows of `bench --quick` are judged against yardsticks measured in
+/// the same run: the elementwise ops against a device copy, dot and matvec
+/// against a read-only pass, matmul against multiply-add chains; each kernel
+/// row has its fraction and names its variant. (On a CPU driver the figures
+/// are the CPU's; only their presence is checked.)
+#[test]
+fn bench_gpu_rows_are_fractions_of_gpu_yardsticks() {
+    if !backends().iter().any(|b| b.name() == "gpu") {
+        return; // backends() said why (or panicked where a GPU is required)
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = path(dir.path(), "bench.json");
+    let o = run(&[
+        "bench",
+        "--quick",
+        "--ops",
+        "sigmoid,dot,matvec,matmul",
+        "--backends",
+        "gpu",
+        "--json",
+        &json,
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let limits = &report["limits"];
+    for field in ["gpu_copy_gbps", "gpu_read_gbps", "gpu_fma_gflops"] {
+        let v = limits[field].as_f64().unwrap_or(0.0);
+        assert!(v > 0.0 && v.is_finite(), "{field}: {limits}");
+    }
+    let kernel_rows: Vec<_> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["backend"] == "gpu" && r["timing"] != "end_to_end")
+        .collect();
+    for op in ["sigmoid", "dot", "matvec", "matmul"] {
+        let rows: Vec<_> = kernel_rows.iter().filter(|r| r["op"] == op).collect();
+        assert!(!rows.is_empty(), "no {op} kernel row: {report}");
+        for r in rows {
+            let (limit, figure) = match op {
+                "sigmoid" => ("gpu_copy_gbps", "gbps"),
+                "dot" | "matvec" => ("gpu_read_gbps", "gbps"),
+                _ => ("gpu_fma_gflops", "gflops"),
+            };
+            let want = r[figure].as_f64().unwrap() / limits[limit].as_f64().unwrap();
+            let got = r["fraction_of_limit"].as_f64().unwrap();
+            assert!(
+                (got - want).abs() <= 1e-9 * want,
+                "{op} against {limit}: {r}"
+            );
+            assert!(r["variant"].is_string(), "{r}");
+        }
+    }
+}
+
 #[test]
 fn unknown_bench_op_is_an_error() {
     let o = run(&["bench", "--quick", "--ops", "nope", "--backends", "cpu"]);

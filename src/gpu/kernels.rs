@@ -82,6 +82,17 @@ pub(crate) enum Kernel {
     /// A dot/l1/l2 variant: pass 1 for one term, or pass 2 (`Partials`).
     Reduce(MapVariant, ReduceKind),
     Outer(MapVariant),
+    /// A benchmark's yardstick (src/gpu/yardsticks.rs), not an op.
+    Yardstick(Yardstick),
+}
+
+/// The entry points of shaders/yardsticks.wgsl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Yardstick {
+    /// Reads a buffer once (`read_all`).
+    Read,
+    /// Multiply-adds only (`fma_chains`).
+    Fma,
 }
 
 /// The entry points of shaders/matmul.wgsl.
@@ -218,11 +229,13 @@ impl Kernel {
                 .map(move |kind| Kernel::Reduce(v, kind))
         });
         let outers = MapVariant::ALL.into_iter().map(Kernel::Outer);
+        let yardsticks = [Yardstick::Read, Yardstick::Fma].map(Kernel::Yardstick);
         maps.chain(matmuls)
             .chain(matvecs)
             .chain(lines)
             .chain(reduces)
             .chain(outers)
+            .chain(yardsticks)
             .collect()
     }
 
@@ -297,6 +310,18 @@ impl Kernel {
                     ReduceKind::L2 => &[("KIND", 2.0)],
                     ReduceKind::Partials => &[],
                 },
+            },
+            Kernel::Yardstick(y) => KernelDesc {
+                module: Cow::Borrowed("yardsticks.wgsl"),
+                source: Cow::Owned(yardsticks_source()),
+                entry: match y {
+                    Yardstick::Read => "read_all",
+                    Yardstick::Fma => "fma_chains",
+                },
+                reads: 1,
+                writes: 1,
+                uniform_bytes: 32,
+                constants: &[],
             },
             Kernel::Outer(v) => KernelDesc {
                 module: Cow::Owned(format!("outer.wgsl ({})", v.name())),
@@ -430,6 +455,33 @@ fn matmul_source(v: MatmulVariant) -> String {
         .replace("/*PRODUCT*/\n", &product)
         .replace("/*STORE4*/\n", &store4)
         .replace("/*STORE1*/\n", &store1)
+}
+
+const YARDSTICKS_WGSL: &str = include_str!("../../shaders/yardsticks.wgsl");
+
+/// The yardsticks' module: `fma_chains`' 16 chains and their step written out.
+fn yardsticks_source() -> String {
+    let mut chains = String::from("    let m = vec4<f32>(p.mul);\n    let a = vec4<f32>(p.add);\n");
+    for j in 0..16 {
+        chains += &format!(
+            "    var c{j} = fract(vec4<f32>(x0) + vec4<f32>({}.0, {}.0, {}.0, {}.0) / 64.0);\n",
+            4 * j,
+            4 * j + 1,
+            4 * j + 2,
+            4 * j + 3
+        );
+    }
+    chains += "    for (var it = 0u; it < p.iters; it++) {\n";
+    for j in 0..16 {
+        chains += &format!("        c{j} = fma(c{j}, m, a);\n");
+    }
+    chains += "    }\n    let sum = ";
+    chains += &(0..16)
+        .map(|j| format!("c{j}"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    chains += ";\n";
+    YARDSTICKS_WGSL.replace("/*CHAINS*/\n", &chains)
 }
 
 /// A matvec variant's module: the template with its team size (the team's
@@ -620,6 +672,7 @@ pub fn shader_files() -> Vec<&'static str> {
         "shared/reduce_subgroup.wgsl",
         "reduce.wgsl",
         "outer.wgsl",
+        "yardsticks.wgsl",
     ]
 }
 

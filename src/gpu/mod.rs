@@ -15,6 +15,7 @@ mod rows;
 mod runtime;
 mod tune;
 mod variants;
+mod yardsticks;
 
 use std::sync::{Arc, Mutex};
 
@@ -412,6 +413,7 @@ impl Gpu {
                 Kernel::Outer(v) => picked.contains(&Variant::Outer(v)),
                 Kernel::Matmul(v, _) => picked.contains(&Variant::Matmul(v)),
                 Kernel::Matvec(v, _) => picked.contains(&Variant::Matvec(v)),
+                Kernel::Yardstick(_) => false,
             };
             if runs {
                 rt.pipeline("Gpu::new", kernel)?;
@@ -560,18 +562,6 @@ impl Gpu {
         f: impl FnOnce() -> Result<()>,
     ) -> Result<Option<std::time::Duration>> {
         self.inner.rt.time_device("time_device", f)
-    }
-
-    /// Records `reps` device-to-device copies of `bytes` bytes (read once, written
-    /// once each): the device's practical memory bandwidth, for benchmarks.
-    pub fn record_copies(&self, bytes: u64, reps: usize) -> Result<()> {
-        let bytes = bytes.div_ceil(16) * 16;
-        let src = self.inner.rt.alloc("record_copies", (bytes / 4) as usize)?;
-        let dst = self.inner.rt.alloc("record_copies", (bytes / 4) as usize)?;
-        for _ in 0..reps {
-            self.inner.rt.copy(&src.buffer, &dst.buffer, bytes);
-        }
-        Ok(())
     }
 
     pub(crate) fn same(&self, other: &Gpu) -> bool {

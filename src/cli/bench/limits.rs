@@ -1,7 +1,8 @@
 //! This machine: what it is (CPU, GPU adapter, date) and what it can do at best,
 //! measured in the same run as the ops so that each op's figure can be read as a
 //! fraction of its limit: CPU copy and read bandwidth, the CPU's multiply-add
-//! peak, and the GPU's device-to-device copy bandwidth.
+//! peak, and the GPU's device-to-device copy bandwidth, read bandwidth and
+//! f32 multiply-add rate (src/gpu/yardsticks.rs).
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,10 @@ pub(super) struct Limits {
     pub cpu_peak_method: String,
     pub gpu_copy_gbps: Option<f64>,
     pub gpu_copy_timing: Option<String>,
+    /// A read-only pass over a buffer (dot, l1, l2 and matvec are judged against it).
+    pub gpu_read_gbps: Option<f64>,
+    /// Independent chains of f32 multiply-adds (matmul is judged against it).
+    pub gpu_fma_gflops: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -43,6 +48,8 @@ pub(super) fn measure_limits(gpu: Option<&Gpu>, quick: bool) -> Result<Limits, S
         Some(g) => Some(gpu_copy(g, quick)?),
         None => None,
     };
+    let gpu_read = gpu.map(|g| gpu_read(g, quick)).transpose()?;
+    let gpu_fma = gpu.map(|g| gpu_fma(g, quick)).transpose()?;
     Ok(Limits {
         cpu_copy_gbps: cpu_copy,
         cpu_read_gbps: cpu_read,
@@ -51,6 +58,8 @@ pub(super) fn measure_limits(gpu: Option<&Gpu>, quick: bool) -> Result<Limits, S
         cpu_peak_method,
         gpu_copy_gbps: gpu_copy.map(|c| c.0),
         gpu_copy_timing: gpu_copy.map(|c| c.1.to_string()),
+        gpu_read_gbps: gpu_read,
+        gpu_fma_gflops: gpu_fma,
     })
 }
 
@@ -236,23 +245,64 @@ fn cpu_peak_gflops() -> (f64, String) {
 /// The GPU's device-to-device copy bandwidth (bytes read plus bytes written) over
 /// 256 MiB (64 MiB with --quick, less where the adapter's buffers are smaller),
 /// timed as in `measure_resident`: (GB/s, "kernel" | "resident").
-fn gpu_copy(gpu: &Gpu, quick: bool) -> Result<(f64, &'static str), String> {
+/// Bytes for the copy and read yardsticks: big enough to pass every cache.
+fn yardstick_bytes(gpu: &Gpu, quick: bool) -> u64 {
     let max = gpu
         .limits()
         .max_buffer_size
         .min(gpu.limits().max_storage_buffer_binding_size);
-    let bytes = (if quick { 64u64 << 20 } else { 256 << 20 }).min(max / 16 * 16);
-    let reps = 4;
+    (if quick { 64u64 << 20 } else { 256 << 20 }).min(max / 16 * 16)
+}
+
+/// Seconds `record` takes on the device (timestamps where the device has
+/// them, else the wall clock to the end of the work), and how it was timed.
+fn time_on_device(
+    gpu: &Gpu,
+    record: impl FnOnce() -> gpu_basics::Result<()>,
+) -> Result<(f64, &'static str), String> {
     let t = Instant::now();
-    let device = gpu
-        .time_device(|| gpu.record_copies(bytes, reps))
-        .map_err(|e| e.to_string())?;
+    let device = gpu.time_device(record).map_err(|e| e.to_string())?;
     gpu.sync().map_err(|e| e.to_string())?;
-    let (secs, how) = match device {
+    Ok(match device {
         Some(d) => (d.as_secs_f64(), "kernel"),
         None => (t.elapsed().as_secs_f64(), "resident"),
-    };
+    })
+}
+
+fn gpu_copy(gpu: &Gpu, quick: bool) -> Result<(f64, &'static str), String> {
+    let bytes = yardstick_bytes(gpu, quick);
+    let reps = 4;
+    let (secs, how) = time_on_device(gpu, || gpu.record_copies(bytes, reps))?;
     Ok((2.0 * bytes as f64 * reps as f64 / secs / 1e9, how))
+}
+
+/// GB/s of a read-only pass, the best of three runs (a first run also warms
+/// the pipeline).
+fn gpu_read(gpu: &Gpu, quick: bool) -> Result<f64, String> {
+    let bytes = yardstick_bytes(gpu, quick);
+    let reps = 4;
+    let mut best = 0.0f64;
+    for _ in 0..3 {
+        let (secs, _) = time_on_device(gpu, || gpu.record_reads(bytes, reps))?;
+        best = best.max(bytes as f64 * reps as f64 / secs / 1e9);
+    }
+    Ok(best)
+}
+
+/// GFLOP/s of independent multiply-add chains, the best of three runs.
+fn gpu_fma(gpu: &Gpu, quick: bool) -> Result<f64, String> {
+    // 2^20 invocations (a few per core of the largest GPUs) when not quick.
+    let groups = if quick { 256 } else { 4096 };
+    let mut best = 0.0f64;
+    for _ in 0..3 {
+        let mut flops = 0;
+        let (secs, _) = time_on_device(gpu, || {
+            flops = gpu.record_fmas(groups, 2)?;
+            Ok(())
+        })?;
+        best = best.max(flops as f64 / secs / 1e9);
+    }
+    Ok(best)
 }
 
 /// Now as YYYY-MM-DDTHH:MMZ, without a date crate for one line of the report.

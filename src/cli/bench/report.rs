@@ -74,9 +74,9 @@ pub(super) fn fill_ratios(rows: &mut [Row], limits: &Limits) {
         r.speedup_vs_cpu = find(&snapshot, &k, "cpu").map(|t| t / r.median_s);
         r.fraction_of_limit = match (r.backend.as_str(), r.timing.as_str(), r.bound.as_str()) {
             ("gpu", "end_to_end", _) => None, // bound by the host link, not device memory
-            // A device copy is the GPU's only bandwidth yardstick here, reads or not.
-            ("gpu", _, "memory" | "read") => limits.gpu_copy_gbps.map(|l| r.gbps / l),
-            ("gpu", _, _) => None, // no portable way to measure a GPU's arithmetic peak
+            ("gpu", _, "memory") => limits.gpu_copy_gbps.map(|l| r.gbps / l),
+            ("gpu", _, "read") => limits.gpu_read_gbps.map(|l| r.gbps / l),
+            ("gpu", _, _) => limits.gpu_fma_gflops.zip(r.gflops).map(|(l, g)| g / l),
             (_, _, "memory") => Some(r.gbps / limits.cpu_copy_gbps),
             (_, _, "read") => Some(r.gbps / limits.cpu_read_gbps),
             (_, _, _) => r.gflops.map(|g| g / limits.cpu_peak_gflops_estimate),
@@ -105,7 +105,9 @@ pub(super) fn print_table(rows: &[Row], limits: &Limits, skipped: &[Skip], gpu: 
         limits.cpu_peak_gflops_estimate,
         match (limits.gpu_copy_gbps, gpu) {
             (Some(c), Some(g)) => format!(
-                ", gpu copy {c:.1} GB/s on {}{}",
+                ", gpu copy {c:.1} GB/s, read {:.1} GB/s, multiply-add {:.0} GFLOP/s on {}{}",
+                limits.gpu_read_gbps.unwrap_or(f64::NAN),
+                limits.gpu_fma_gflops.unwrap_or(f64::NAN),
                 g.adapter().name,
                 if g.adapter().is_software {
                     " (SOFTWARE: not GPU speed)"
