@@ -315,6 +315,7 @@ fn bench_gpu_rows_are_fractions_of_gpu_yardsticks() {
     assert!(o.status.success(), "{out}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["machine"]["gpu_kernels"], "trusted");
     let limits = &report["limits"];
     for field in ["gpu_copy_gbps", "gpu_read_gbps", "gpu_fma_gflops"] {
         let v = limits[field].as_f64().unwrap_or(0.0);
@@ -344,6 +345,23 @@ fn bench_gpu_rows_are_fractions_of_gpu_yardsticks() {
             assert!(r["variant"].is_string(), "{r}");
         }
     }
+}
+
+/// `bench --checked-kernels` runs the GPU's kernels with naga's checks (to
+/// measure what trusted kernels gain) and says so in the report.
+#[test]
+fn bench_checked_kernels_is_reported() {
+    if !backends().iter().any(|b| b.name() == "gpu") {
+        return; // backends() said why (or panicked where a GPU is required)
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = path(dir.path(), "bench.json");
+    let args = ["bench", "--quick", "--checked-kernels", "--ops", "relu"];
+    let o = run(&[&args[..], &["--backends", "gpu", "--json", &json]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["machine"]["gpu_kernels"], "checked", "{report}");
 }
 
 #[test]

@@ -58,7 +58,7 @@ pub fn cases_for(op: Op, quick: bool) -> Vec<Vec<Vec<usize>>> {
             .map(|&m| vec![vec![m, m], vec![m]])
             .collect(),
         (_, Op::Matmul, true) => [64, 256].iter().map(|&m| vec![vec![m, m]; 2]).collect(),
-        (_, Op::Matmul, false) => [256, 512, 1024, 2048]
+        (_, Op::Matmul, false) => [256, 512, 1024, 2048, 4096]
             .iter()
             .map(|&m| vec![vec![m, m]; 2])
             .collect(),

@@ -35,6 +35,8 @@ pub(super) struct Machine {
     gpu: Option<String>,
     gpu_backend: Option<String>,
     gpu_is_software: Option<bool>,
+    /// "trusted" (the default) or "checked" (`bench --checked-kernels`).
+    gpu_kernels: Option<&'static str>,
     quick: bool,
 }
 
@@ -72,6 +74,13 @@ pub(super) fn machine(gpu: Option<&Gpu>, quick: bool) -> Machine {
         gpu: gpu.map(|g| g.adapter().name.clone()),
         gpu_backend: gpu.map(|g| format!("{:?}", g.adapter().backend)),
         gpu_is_software: gpu.map(|g| g.adapter().is_software),
+        gpu_kernels: gpu.map(|g| {
+            if g.checked_kernels() {
+                "checked"
+            } else {
+                "trusted"
+            }
+        }),
         quick,
     }
 }

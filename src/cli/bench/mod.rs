@@ -23,7 +23,7 @@ mod timing;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use gpu_basics::{Backend, Cpu, Gpu, GpuArray, Naive, Op};
+use gpu_basics::{Backend, Cpu, Gpu, GpuArray, GpuOptions, Naive, Op};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::ArrayD;
 
@@ -53,6 +53,10 @@ pub struct Args {
     /// Plot throughput vs size (SVG), one line per backend in a panel per op family.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Run the GPU's kernels with naga's runtime checks (GpuOptions::checked_kernels),
+    /// to measure what trusted kernels gain.
+    #[arg(long)]
+    checked_kernels: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -137,7 +141,11 @@ pub fn bench(args: &Args) -> Result<(), String> {
         .collect();
 
     let gpu = if wanted(BackendName::Gpu) {
-        match Gpu::new() {
+        let options = GpuOptions {
+            checked_kernels: args.checked_kernels,
+            ..Default::default()
+        };
+        match Gpu::with_options(options) {
             Ok(g) => Some(g),
             // Asked for by name: a table without it would answer another question.
             Err(e) if args.backends.is_some() => return Err(format!("--backends gpu: {e}")),
