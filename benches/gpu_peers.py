@@ -64,29 +64,23 @@ OPS = {
 
 def device_seconds(torch, fn):
     """Median seconds per call of fn on the device (CUDA events)."""
+
+    def batch(reps):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(reps):
+            fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+
     fn()
     torch.cuda.synchronize()
     reps = 1
-    while True:
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(reps):
-            fn()
-        end.record()
-        end.synchronize()
-        if start.elapsed_time(end) / 1e3 >= MIN_BATCH_S or reps >= 1 << 20:
-            break
+    while batch(reps) < MIN_BATCH_S and reps < 1 << 20:
         reps *= 2
-    times = []
-    for _ in range(RUNS):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(reps):
-            fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3 / reps)
-    return statistics.median(times)
+    return statistics.median(batch(reps) / reps for _ in range(RUNS))
 
 
 def copy_gbps(torch, nbytes=256 << 20):

@@ -289,6 +289,19 @@ fn bench_quick_writes_table_and_json() {
     );
 }
 
+/// `bench --quick --backends gpu` with `args`, its JSON report; `None` without a GPU.
+fn gpu_bench(args: &[&str]) -> Option<serde_json::Value> {
+    if !backends().iter().any(|b| b.name() == "gpu") {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = path(dir.path(), "bench.json");
+    let common = ["bench", "--quick", "--backends", "gpu", "--json", &json];
+    let o = run(&[&common[..], args].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    Some(serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap())
+}
+
 /// The GPU's rows of `bench --quick` are judged against yardsticks measured in
 /// the same run: the elementwise ops against a device copy, dot and matvec
 /// against a read-only pass, matmul against multiply-add chains; each kernel
@@ -296,25 +309,9 @@ fn bench_quick_writes_table_and_json() {
 /// are the CPU's; only their presence is checked.)
 #[test]
 fn bench_gpu_rows_are_fractions_of_gpu_yardsticks() {
-    if !backends().iter().any(|b| b.name() == "gpu") {
+    let Some(report) = gpu_bench(&["--ops", "sigmoid,dot,matvec,matmul"]) else {
         return; // backends() said why (or panicked where a GPU is required)
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let json = path(dir.path(), "bench.json");
-    let o = run(&[
-        "bench",
-        "--quick",
-        "--ops",
-        "sigmoid,dot,matvec,matmul",
-        "--backends",
-        "gpu",
-        "--json",
-        &json,
-    ]);
-    let out = text(&o);
-    assert!(o.status.success(), "{out}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    };
     assert_eq!(report["machine"]["gpu_kernels"], "trusted");
     let limits = &report["limits"];
     for field in ["gpu_copy_gbps", "gpu_read_gbps", "gpu_fma_gflops"] {
@@ -351,16 +348,9 @@ fn bench_gpu_rows_are_fractions_of_gpu_yardsticks() {
 /// measure what trusted kernels gain) and says so in the report.
 #[test]
 fn bench_checked_kernels_is_reported() {
-    if !backends().iter().any(|b| b.name() == "gpu") {
+    let Some(report) = gpu_bench(&["--checked-kernels", "--ops", "relu"]) else {
         return; // backends() said why (or panicked where a GPU is required)
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let json = path(dir.path(), "bench.json");
-    let args = ["bench", "--quick", "--checked-kernels", "--ops", "relu"];
-    let o = run(&[&args[..], &["--backends", "gpu", "--json", &json]].concat());
-    assert!(o.status.success(), "{}", text(&o));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    };
     assert_eq!(report["machine"]["gpu_kernels"], "checked", "{report}");
 }
 
