@@ -4,7 +4,9 @@
 //! say why; a second adapter's entry survives a retune; `TuneIfMissing` tunes
 //! once; and a tuned context gives the default context's bits for map and
 //! matmul (a matvec or reduce variant may change the last bits: another order
-//! of adds). Every variant's correctness is tested elsewhere, pinned:
+//! of adds); softmax and normalize_rows run the pick of their line length's
+//! class, along either axis; bad `row_lengths` are refused before any timing;
+//! an older version's `rows/small` entry is refused whole. Every variant's correctness is tested elsewhere, pinned:
 //! `every_map_variant` (tests/elementwise.rs), `every_matmul_variant`
 //! (tests/matmul.rs), `every_matvec_variant` and `every_outer_variant`
 //! (tests/products.rs), `every_reduce_variant` (tests/reductions.rs). The
@@ -17,10 +19,10 @@ use std::path::Path;
 
 use common::{GpuCase, Outcome, fail, values};
 use gpu_basics::gpu::{
-    CacheEntry, MapVariant, MatmulVariant, MatvecVariant, RowsVariant, TuneOptions, tune,
+    CacheEntry, LineClass, MapVariant, MatmulVariant, MatvecVariant, RowsVariant, TuneOptions, tune,
 };
-use gpu_basics::{Backend, Gpu, GpuOptions, Tuning, Unary};
-use ndarray::Array1;
+use gpu_basics::{Backend, Error, Gpu, GpuOptions, Tuning, Unary};
+use ndarray::{Array1, Array2, Axis};
 
 fn with(tuning: Tuning, pins: &[(&str, &str)]) -> gpu_basics::Result<Gpu> {
     Gpu::with_options(GpuOptions {
@@ -39,6 +41,12 @@ fn entries(path: &Path) -> Result<Vec<CacheEntry>, common::Failed> {
     serde_json::from_value(v["entries"].clone()).map_err(|e| fail(e.to_string()))
 }
 
+/// Writes a cache at `path` holding `entry` alone, as `tune` writes it.
+fn write_cache(path: &Path, entry: &CacheEntry) -> Outcome {
+    let file = serde_json::json!({ "format": 1, "entries": [entry] });
+    std::fs::write(path, file.to_string()).map_err(|e| fail(e.to_string()))
+}
+
 fn quick(path: &Path) -> TuneOptions {
     TuneOptions {
         cache: Some(path.to_path_buf()),
@@ -46,6 +54,8 @@ fn quick(path: &Path) -> TuneOptions {
         // 512^2 is the smallest large C (2^18 elements).
         matmul_sizes: [24, 512],
         matvec_sizes: [24, 512],
+        // The longest short and medium lines, the shortest long one.
+        row_lengths: [LineClass::SHORT_MAX, LineClass::MEDIUM_MAX, 2049],
         min_run_s: 0.0005,
     }
 }
@@ -61,10 +71,15 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
             entries(&path)?
         )));
     }
-    // One pick per map op (the unary ops and multiply) and size class, and
-    // one per size class for matmul, matvec, reduce, outer and rows.
-    let picks_wanted = 2 * (Unary::ALL.len() + 1) + 2 * 5;
-    if entry.adapter.name != off.adapter().name || entry.picks.len() != picks_wanted {
+    // One pick per map op (the unary ops and multiply) and size class, one
+    // per size class for matmul, matvec, reduce and outer, and one per line
+    // class for rows.
+    let picks_wanted = 2 * (Unary::ALL.len() + 1) + 2 * 4 + 3;
+    let rows_keys = ["rows/short", "rows/medium", "rows/long"];
+    if entry.adapter.name != off.adapter().name
+        || entry.picks.len() != picks_wanted
+        || rows_keys.iter().any(|k| !entry.picks.contains_key(*k))
+    {
         return Err(fail(format!("entry {entry:?}")));
     }
     for (key, pick) in &entry.picks {
@@ -143,6 +158,127 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
             pinned.tuning()
         )));
     }
+    rows_by_line_length(&off, entry, &path)
+}
+
+/// softmax and normalize_rows run the pick of their line's class (the row
+/// length along axis 1, the column length along axis 0), not of the array's
+/// size: a cache picks a different, non-default variant per line class, and
+/// arrays whose line is medium but whose size is large give the medium pick's
+/// bits (which differ from the long pick's on them).
+fn rows_by_line_length(off: &Gpu, mut entry: CacheEntry, path: &Path) -> Outcome {
+    let picks = [
+        ("rows/short", "pt16s16"),
+        ("rows/medium", "pt16s1"),
+        ("rows/long", "pt8s4"),
+    ];
+    for (k, v) in picks {
+        entry.picks.insert(k.into(), v.into());
+    }
+    write_cache(path, &entry)?;
+    let gpu = with(Tuning::CacheAt(path.to_path_buf()), &[])?;
+    let wanted = [
+        (1, "pt16s16"),
+        (LineClass::SHORT_MAX, "pt16s16"),
+        (LineClass::SHORT_MAX + 1, "pt16s1"),
+        (LineClass::MEDIUM_MAX, "pt16s1"),
+        (LineClass::MEDIUM_MAX + 1, "pt8s4"),
+        (1 << 24, "pt8s4"),
+    ];
+    for op in ["softmax", "normalize_rows"] {
+        for (line, v) in wanted {
+            let runs = gpu.variant(op, line);
+            if runs.as_deref() != Some(v) {
+                return Err(fail(format!(
+                    "{op} on lines of {line} runs {runs:?}, not {v}"
+                )));
+            }
+        }
+    }
+    // The medium pick's bits; off runs pt8s1, which reads a line of 100 as
+    // the long pick (pt8s4) would: 16 invocations, 8 elements each.
+    let medium = with(Tuning::Off, &[("rows", "pt16s1")])?;
+    // Lines of 70 and 100 in arrays of over 2,048 elements; the second's rows
+    // are long.
+    for (shape, axis) in [((300, 100), 1), ((70, 2049), 0)] {
+        let x = Array2::from_shape_vec(shape, values(shape.0 * shape.1, 12, -30.0, 30.0)).unwrap();
+        let bits = |g: &Gpu| -> Result<Vec<u32>, common::Failed> {
+            let y = g.softmax_axis(x.view(), Axis(axis))?;
+            Ok(y.iter().map(|v| v.to_bits()).collect())
+        };
+        let (got, want, long) = (bits(&gpu)?, bits(&medium)?, bits(off)?);
+        if want == long || got != want {
+            return Err(fail(format!(
+                "softmax of {shape:?} along axis {axis}: not the medium pick's bits (the \
+                 medium and long picks' bits differ: {})",
+                want != long
+            )));
+        }
+    }
+    bench_names_the_line_pick(path)
+}
+
+/// `gpu-basics bench` names the variant of the row ops' lines (its quick
+/// softmax cases: rows of 64 and of 1,024, a million elements each) from the
+/// cache `rows_by_line_length` wrote.
+fn bench_names_the_line_pick(cache: &Path) -> Outcome {
+    let dir = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let json = dir.path().join("bench.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gpu-basics"))
+        .args(["bench", "--quick", "--ops", "softmax", "--backends", "gpu"])
+        .arg("--json")
+        .arg(&json)
+        .env("GPU_BASICS_TUNE_CACHE", cache)
+        .output()
+        .map_err(|e| fail(e.to_string()))?;
+    let text = std::fs::read_to_string(&json).map_err(|e| {
+        fail(format!(
+            "bench wrote no json ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    })?;
+    let report: serde_json::Value = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+    let rows = report["results"].as_array().cloned().unwrap_or_default();
+    let named = |shape: [u64; 2], v: &str| {
+        let of_shape: Vec<_> = rows
+            .iter()
+            .filter(|r| r["shape"] == serde_json::json!(shape))
+            .collect();
+        !of_shape.is_empty() && of_shape.iter().all(|r| r["variant"] == v)
+    };
+    if !named([16384, 64], "pt16s16") || !named([1024, 1024], "pt16s1") {
+        return Err(fail(format!("bench rows: {rows:?}")));
+    }
+    Ok(())
+}
+
+/// `row_lengths` outside their classes (or empty lines) are an
+/// `Error::Options` naming them, before any timing: nothing is written.
+fn bad_row_lengths(gpu: &Gpu) -> Outcome {
+    let dir = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let path = dir.path().join("tune.json");
+    for lengths in [
+        [0, 512, 8192],
+        [65, 512, 8192],
+        [16, 64, 8192],
+        [16, 2049, 8192],
+        [16, 512, 2048],
+    ] {
+        let options = TuneOptions {
+            row_lengths: lengths,
+            ..quick(&path)
+        };
+        match tune(gpu, &options) {
+            Err(Error::Options { option, .. }) if option == "row_lengths" && !path.exists() => {}
+            other => {
+                return Err(fail(format!(
+                    "row_lengths {lengths:?}: {:?}, cache written: {}",
+                    other.map(|(e, _)| e.picks),
+                    path.exists()
+                )));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -174,11 +310,23 @@ fn caches_that_do_not_apply(_: &Gpu) -> Outcome {
     defaults(&with(Tuning::CacheAt(path.clone()), &[])?, "unreadable")?;
     // Another adapter's entry: ours has a different name.
     let off = with(Tuning::Off, &[])?;
-    let (mut entry, _) = tune(&off, &quick(&path))?;
+    let (ours, _) = tune(&off, &quick(&path))?;
+    let mut entry = ours.clone();
     entry.adapter.name = format!("not {}", entry.adapter.name);
-    let other = serde_json::json!({ "format": 1, "entries": [entry] });
-    std::fs::write(&path, other.to_string()).map_err(|e| fail(e.to_string()))?;
+    write_cache(&path, &entry)?;
     defaults(&with(Tuning::CacheAt(path.clone()), &[])?, "no entry")?;
+    // Our entry as an older version wrote it, rows by size class: none of it
+    // is used (the format is the same; the keys say it is foreign).
+    let mut old = ours;
+    old.picks.retain(|k, _| !k.starts_with("rows/"));
+    old.picks.insert("rows/small".into(), "pt16s16".into());
+    old.picks.insert("rows/large".into(), "pt16s1".into());
+    write_cache(&path, &old)?;
+    defaults(
+        &with(Tuning::CacheAt(path.clone()), &[])?,
+        "unknown pick rows/large = pt16s1",
+    )?;
+    write_cache(&path, &entry)?;
     defaults(&with(Tuning::Off, &[])?, "tuning off")?;
     // Retuning keeps the other adapter's entry and adds ours.
     tune(&off, &quick(&path))?;
@@ -215,6 +363,7 @@ const GPU_CASES: &[GpuCase] = &[
     ("tune_then_run_the_picks", tune_then_run_the_picks),
     ("caches_that_do_not_apply", caches_that_do_not_apply),
     ("tune_on_first_use", tune_on_first_use),
+    ("bad_row_lengths", bad_row_lengths),
 ];
 
 fn main() {

@@ -32,6 +32,8 @@ pub use variants::{
     WEBGPU_WORKGROUP_BYTES,
 };
 
+pub use variants::LineClass;
+
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::unary::Unary;
@@ -475,10 +477,14 @@ impl Gpu {
         Gpu::with_options(cached)
     }
 
-    /// The variant this context runs for the op named `op` on `len` elements
-    /// (the output's for the elementwise ops, the row ops, outer and matmul; W's for
-    /// matvec, m x k; each input's for dot, l1 and l2), by name (`MapVariant::name`, `MatmulVariant::name`,
-    /// `MatvecVariant::name`); `None` for ops without variants.
+    /// The variant this context runs for the op named `op` on `len`, by name
+    /// (`MapVariant::name`, `MatmulVariant::name`, `MatvecVariant::name`,
+    /// `RowsVariant::name`); `None` for ops without variants. `len` is what
+    /// the op's family is picked by: for softmax and normalize_rows the length
+    /// of the line reduced (the row length along axis 1, the column length
+    /// along axis 0; `LineClass`); elsewhere elements (`SizeClass`): the
+    /// output's for the elementwise ops, outer and matmul, W's for matvec
+    /// (m x k), each input's for dot, l1 and l2.
     pub fn variant(&self, op: &str, len: usize) -> Option<String> {
         let c = &self.inner.choices;
         match op {
@@ -493,7 +499,8 @@ impl Gpu {
         Some(self.inner.choices.map_for(map, len).name())
     }
 
-    /// Every pick this context runs, as ("family/op/size class", variant name).
+    /// Every pick this context runs, as (key, variant name): `map/<op>/<size
+    /// class>`, `<family>/<size class>`, and `rows/<line class>`.
     pub fn variants(&self) -> Vec<(String, String)> {
         let picks = self.inner.choices.picks();
         picks.into_iter().map(|(k, v)| (k, v.name())).collect()

@@ -61,7 +61,11 @@ impl GpuArray {
     }
 
     fn rows_op(&self, op: RowOp, axis: usize) -> Result<GpuArray> {
-        let v = self.gpu.inner.choices.rows_for(self.len());
+        // Picked by the length of the line reduced (a row's for axis 1, a
+        // column's for axis 0), which decides the kernel's path; a bad axis
+        // or rank is rows_variant's error.
+        let line = self.shape.get(axis).copied().unwrap_or(0);
+        let v = self.gpu.inner.choices.rows_for(line);
         self.rows_variant(op, axis, v)
     }
 

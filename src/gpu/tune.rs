@@ -1,5 +1,6 @@
 //! Autotuning: `tune` times every variant of each kernel family (`map`,
-//! `reduce`, `outer`, `rows`, `matmul`, `matvec`) on this adapter, for each size class, and keeps the fastest in a cache file, one
+//! `reduce`, `outer`, `rows`, `matmul`, `matvec`) on this adapter, for each size
+//! class (line class for `rows`), and keeps the fastest in a cache file, one
 //! entry per (adapter, vendor and device id, driver, backend, crate version).
 //! A `Gpu` reads its entry when it is made (`GpuOptions::tuning`); it never
 //! tunes by itself, so no call pauses for it. A cache that cannot be read, or
@@ -14,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::kernels::{MapOp, ReduceKind};
 use super::variants::{
-    Choices, ClassFamily, MapVariant, MatmulVariant, MatvecVariant, RowsVariant, SizeClass,
-    pick_key,
+    Choices, ClassFamily, LineClass, MapVariant, MatmulVariant, MatvecVariant, RowsVariant,
+    SizeClass, pick_key, rows_key,
 };
 use super::{Gpu, GpuArray};
 use crate::backend::RowOp;
@@ -152,6 +153,9 @@ pub(crate) fn load(tuning: &Tuning, key: &AdapterKey) -> (Choices, String) {
         );
         return (Choices::default(), line);
     };
+    // An entry with a key or variant this version does not know (an older
+    // version's `rows/small`, say, from before rows went by line length) is
+    // foreign: none of it is used, rather than some picks under another meaning.
     let mut c = Choices::default();
     for (k, v) in &entry.picks {
         if !c.set(k, v) {
@@ -178,6 +182,13 @@ pub struct TuneOptions {
     /// The side of the square W timed for each size class of matvec (default
     /// 256 and 4096; a W under 2^18 elements is small).
     pub matvec_sizes: [usize; 2],
+    /// The line length timed for each `rows` class, short, medium and long
+    /// (default 16, 512 and 8,192; `LineClass`), as softmax along rows of that
+    /// length, as many as make about a third of `sizes[1]` elements: an array
+    /// large enough that the shape of a line's work, not launching it,
+    /// decides, and the three together about the work the two size classes
+    /// were timed on before rows went by line length (so tuning takes as long).
+    pub row_lengths: [usize; 3],
     /// Each measurement repeats the op until it lasts this long (default 20 ms).
     pub min_run_s: f64,
 }
@@ -189,6 +200,7 @@ impl Default for TuneOptions {
             sizes: [1 << 16, 1 << 22],
             matmul_sizes: [256, 2048],
             matvec_sizes: [256, 4096],
+            row_lengths: [16, 512, 8192],
             min_run_s: 0.02,
         }
     }
@@ -202,6 +214,8 @@ impl TuneOptions {
             sizes: [1 << 14, 1 << 18],
             matmul_sizes: [128, 768],
             matvec_sizes: [128, 1024],
+            // The default lengths: tuning time goes by `sizes[1]`, not by them.
+            row_lengths: [16, 512, 8192],
             min_run_s: 0.005,
             ..Default::default()
         }
@@ -254,6 +268,25 @@ fn square(option: &'static str, gpu: &Gpu, class: SizeClass, side: usize) -> Res
     gpu.upload(&ndarray::Array2::from_shape_vec((side, side), data).expect("side^2 values"))
 }
 
+/// `Error::Options` naming `row_lengths` unless each length is of its class
+/// (and at least 1: an empty line has nothing to time).
+fn check_row_lengths(lengths: &[usize; 3]) -> Result<()> {
+    for (&class, &len) in LineClass::ALL.iter().zip(lengths) {
+        if len == 0 || LineClass::of(len) != class {
+            return Err(Error::Options {
+                option: "row_lengths",
+                detail: format!(
+                    "a line of {len} is not {} (short: 1 to {}, medium: to {}, long: more)",
+                    class.name(),
+                    LineClass::SHORT_MAX,
+                    LineClass::MEDIUM_MAX
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The fastest of `times` (variant name -> seconds per call).
 fn fastest(times: &BTreeMap<String, f64>) -> String {
     times
@@ -264,12 +297,14 @@ fn fastest(times: &BTreeMap<String, f64>) -> String {
 }
 
 /// Times every `map` variant on every map op at each size class's length,
-/// every `matmul` variant on a square product of each class's side and every
-/// `matvec` variant on a square W,
-/// picks the fastest per op and class, and writes this
+/// every `matmul` variant on a square product of each class's side, every
+/// `matvec` variant on a square W and every `rows` variant on lines of each
+/// line class's length, picks the fastest per op and class, and writes this
 /// adapter's entry into the cache (other adapters' entries are kept; the file
 /// is replaced atomically). Returns the entry and the path written.
 pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
+    // Before any timing, so a bad option costs no minutes.
+    check_row_lengths(&options.row_lengths)?;
     let path = match &options.cache {
         Some(p) => p.clone(),
         None => default_cache_path()
@@ -318,19 +353,6 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
         let run = |v| v1.outer_variant(&v1, v).map(drop);
         let key = ClassFamily::Outer.key(class);
         pick(key, each(map_shapes(), MapVariant::name, run, time)?);
-        // softmax and normalize_rows share a pick, timed on softmax of rows of
-        // 64 (small) and 1,024 (large).
-        let cols = if class == SizeClass::Small { 64 } else { 1024 };
-        let rows = n.div_ceil(cols);
-        let data: Vec<f32> = (0..rows * cols).map(|i| (i % 13) as f32 - 6.0).collect();
-        let x = ndarray::Array2::from_shape_vec((rows, cols), data).expect("rows x cols");
-        let x = gpu.upload(&x)?;
-        let run = |v| x.rows_variant(RowOp::Softmax, 1, v).map(drop);
-        let key = ClassFamily::Rows.key(class);
-        pick(
-            key,
-            each(RowsVariant::ALL.into_iter(), RowsVariant::name, run, time)?,
-        );
     }
     for (&class, &side) in SizeClass::ALL.iter().zip(&options.matmul_sizes) {
         let a = square("matmul_sizes", gpu, class, side)?;
@@ -365,6 +387,19 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
                 run,
                 time,
             )?,
+        );
+    }
+    // softmax and normalize_rows, either axis, share a pick per line class,
+    // timed on softmax along rows (columns take the same paths by length).
+    for (&class, &cols) in LineClass::ALL.iter().zip(&options.row_lengths) {
+        let rows = (options.sizes[1] / 3).div_ceil(cols).max(1);
+        let data: Vec<f32> = (0..rows * cols).map(|i| (i % 13) as f32 - 6.0).collect();
+        let x = ndarray::Array2::from_shape_vec((rows, cols), data).expect("rows x cols");
+        let x = gpu.upload(&x)?;
+        let run = |v| x.rows_variant(RowOp::Softmax, 1, v).map(drop);
+        pick(
+            rows_key(class),
+            each(RowsVariant::ALL.into_iter(), RowsVariant::name, run, time)?,
         );
     }
     write_entry(&path, &entry)?;

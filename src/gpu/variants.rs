@@ -1,16 +1,18 @@
 //! The variants a kernel family can run as, and which one runs: each variant is
 //! correct on every shape the family accepts (tests/elementwise.rs runs every
 //! one), so picking one is a matter of speed only. `Choices` holds the picks
-//! per op and size class: the defaults, or what `gpu-basics tune` measured on this
+//! per op and size class (line class for `rows`): the defaults, or what `gpu-basics tune` measured on this
 //! adapter (src/gpu/tune.rs), unless `GpuOptions` pins another.
 //!
 //! Families: `map` (the elementwise ops: the unary ops and multiply, picked per
 //! op), `matmul` (the tiles of shaders/matmul.wgsl), `matvec` (the team per row
 //! of shaders/matvec.wgsl), `reduce` (dot, l1, l2) and `outer`, the last two
 //! in the `map` shapes (workgroup size, vec4s per invocation), and `rows`
-//! (softmax and normalize_rows, along either axis).
+//! (softmax and normalize_rows, along either axis, picked by the length of
+//! the line they reduce: `LineClass`).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use super::kernels::MapOp;
 use crate::error::{Error, Result};
@@ -310,60 +312,43 @@ impl Variant {
     }
 }
 
-/// The families picked per size class only (one pick for all their ops).
+/// The families picked per size class only (one pick for all their ops);
+/// `rows` is picked per `LineClass` instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum ClassFamily {
     Matmul,
     Matvec,
     Reduce,
     Outer,
-    Rows,
 }
 
 impl ClassFamily {
-    pub(crate) const ALL: [ClassFamily; 5] = [
-        ClassFamily::Matmul,
-        ClassFamily::Matvec,
-        ClassFamily::Reduce,
-        ClassFamily::Outer,
-        ClassFamily::Rows,
-    ];
-
     pub(crate) fn name(self) -> &'static str {
         match self {
             ClassFamily::Matmul => "matmul",
             ClassFamily::Matvec => "matvec",
             ClassFamily::Reduce => "reduce",
             ClassFamily::Outer => "outer",
-            ClassFamily::Rows => "rows",
-        }
-    }
-
-    fn default(self) -> Variant {
-        match self {
-            ClassFamily::Matmul => Variant::Matmul(MatmulVariant::DEFAULT),
-            ClassFamily::Matvec => Variant::Matvec(MatvecVariant::DEFAULT),
-            ClassFamily::Reduce => Variant::Reduce(MapVariant::DEFAULT_REDUCE),
-            ClassFamily::Outer => Variant::Outer(MapVariant::DEFAULT),
-            ClassFamily::Rows => Variant::Rows(RowsVariant::DEFAULT),
-        }
-    }
-
-    /// The family's variant named `name`.
-    fn parse(self, name: &str) -> Option<Variant> {
-        match self {
-            ClassFamily::Matmul => MatmulVariant::from_name(name).map(Variant::Matmul),
-            ClassFamily::Matvec => MatvecVariant::from_name(name).map(Variant::Matvec),
-            ClassFamily::Reduce => MapVariant::from_name(name).map(Variant::Reduce),
-            ClassFamily::Outer => MapVariant::from_name(name).map(Variant::Outer),
-            ClassFamily::Rows => RowsVariant::from_name(name).map(Variant::Rows),
         }
     }
 
     /// The pick's key in the cache and `Gpu::variants`: `<family>/<class>`.
     pub(crate) fn key(self, class: SizeClass) -> String {
-        format!("{}/{}", self.name(), class.name())
+        class_key(self.name(), class)
     }
+}
+
+/// The `rows` family's name; its picks are per `LineClass`.
+const ROWS: &str = "rows";
+
+/// The key of a `rows` pick: `rows/<line class>`.
+pub(crate) fn rows_key(class: LineClass) -> String {
+    class_key(ROWS, class)
+}
+
+/// `<family>/<class>`, the key of a per-class pick.
+fn class_key(family: &str, class: impl Class) -> String {
+    format!("{family}/{}", class.name())
 }
 
 /// The kernel families and their variant names, for `GpuOptions::pin_variants`
@@ -384,7 +369,8 @@ fn variant_names(family: &str) -> Option<Vec<String>> {
 /// Sizes that may want different variants: few workgroups (where a wide
 /// invocation or a big tile leaves the device idle) or many (where it saves
 /// scheduling and memory traffic). Measured in elements of the output: the
-/// array for `map` and `rows`, C (m x n) for `matmul`; for `matvec`, W's (m x k).
+/// array for `map` and `outer`, C (m x n) for `matmul`; for `matvec`, W's
+/// (m x k); each input's for `reduce`. (`rows` goes by `LineClass`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SizeClass {
     /// Under 2^18 elements (a 512 x 512 C: 16 workgroups of 128 x 128 tiles).
@@ -411,12 +397,164 @@ impl SizeClass {
     }
 }
 
-/// Which variant each op runs, per size class (the family's default where
-/// nothing was picked).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Lengths of the line softmax and normalize_rows reduce (a row's for axis 1,
+/// a column's for axis 0) that may want different `rows` variants. What a
+/// variant changes depends on the line, not on how many lines there are
+/// (RowsVariant::short, seg and chunk; shaders/rows.wgsl, and
+/// shaders/columns.wgsl, which takes the same paths down a column):
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LineClass {
+    /// Up to `SHORT_MAX` (64): `min_seg` decides how a line is read (1: one
+    /// invocation per line up to 32; 4 or 16: at least that many neighbouring
+    /// invocations, where 8 or 16 elements each would take fewer).
+    Short,
+    /// Up to `MEDIUM_MAX` (2,048): every variant reduces a line in one pass,
+    /// in registers; `per_thread` decides the segment (8: twice the
+    /// invocations of 16 per line, half the registers each).
+    Medium,
+    /// Longer: the `per_thread` 8 variants cut a line into chunks of 2,048
+    /// (three passes), the 16 ones take one pass up to 4,096 and then chunks
+    /// of 4,096 (half as many stats to merge).
+    Long,
+}
+
+impl LineClass {
+    pub const ALL: [LineClass; 3] = [LineClass::Short, LineClass::Medium, LineClass::Long];
+
+    /// The longest short line: past 64, 8 elements per invocation already
+    /// need 16 invocations (the largest `min_seg`), so `min_seg` no longer
+    /// changes the per_thread 8 variants (of the 16 ones, only min_seg 16
+    /// still widens lines up to 128).
+    pub const SHORT_MAX: usize = 64;
+
+    /// The longest medium line: one workgroup of 256 x 8, the shortest
+    /// `RowsVariant::chunk` (the longest line every variant reads in one pass).
+    pub const MEDIUM_MAX: usize = 2048;
+
+    pub fn of(len: usize) -> LineClass {
+        if len <= LineClass::SHORT_MAX {
+            LineClass::Short
+        } else if len <= LineClass::MEDIUM_MAX {
+            LineClass::Medium
+        } else {
+            LineClass::Long
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LineClass::Short => "short",
+            LineClass::Medium => "medium",
+            LineClass::Long => "long",
+        }
+    }
+}
+
+/// The classes a family's picks are kept per: `SizeClass` or `LineClass`.
+pub(crate) trait Class: Copy + Eq + Hash + 'static {
+    const EVERY: &'static [Self];
+    fn name(self) -> &'static str;
+}
+
+impl Class for SizeClass {
+    const EVERY: &'static [Self] = &SizeClass::ALL;
+    fn name(self) -> &'static str {
+        SizeClass::name(self)
+    }
+}
+
+impl Class for LineClass {
+    const EVERY: &'static [Self] = &LineClass::ALL;
+    fn name(self) -> &'static str {
+        LineClass::name(self)
+    }
+}
+
+/// A family's variant type, parsed from the names the cache and the pins use.
+pub(crate) trait Named: Copy {
+    fn parse(name: &str) -> Option<Self>;
+}
+
+macro_rules! named_by_from_name {
+    ($($t:ty),*) => {$(
+        impl Named for $t {
+            fn parse(name: &str) -> Option<Self> {
+                <$t>::from_name(name)
+            }
+        }
+    )*};
+}
+
+named_by_from_name!(MapVariant, MatmulVariant, MatvecVariant, RowsVariant);
+
+/// One family's picks, per class `C`, each of the family's own variant type
+/// `V`: a pick of another family cannot be stored, so reading one needs no
+/// fallback for a wrong type.
+#[derive(Debug, Clone)]
+struct ClassPicks<C, V> {
+    family: &'static str,
+    default: V,
+    picks: HashMap<C, V>,
+}
+
+impl<C: Class, V: Named> ClassPicks<C, V> {
+    fn new(family: &'static str, default: V) -> Self {
+        ClassPicks {
+            family,
+            default,
+            picks: HashMap::new(),
+        }
+    }
+
+    fn get(&self, class: C) -> V {
+        self.picks.get(&class).copied().unwrap_or(self.default)
+    }
+
+    /// Every class's (key, pick), in class order, as a `Variant` by `wrap`.
+    fn all(&self, wrap: fn(V) -> Variant) -> impl Iterator<Item = (String, Variant)> + '_ {
+        C::EVERY
+            .iter()
+            .map(move |&c| (class_key(self.family, c), wrap(self.get(c))))
+    }
+
+    /// `None` if `key` is no key of this family; else whether `variant` names
+    /// one of its variants (and was set).
+    fn set(&mut self, key: &str, variant: &str) -> Option<bool> {
+        let class = C::EVERY
+            .iter()
+            .copied()
+            .find(|&c| class_key(self.family, c) == key)?;
+        let v = V::parse(variant);
+        if let Some(v) = v {
+            self.picks.insert(class, v);
+        }
+        Some(v.is_some())
+    }
+}
+
+/// Which variant each op runs, per size class (per line class for `rows`;
+/// the family's default where nothing was picked).
+#[derive(Debug, Clone)]
 pub(crate) struct Choices {
     map: HashMap<(MapOp, SizeClass), MapVariant>,
-    classes: HashMap<(ClassFamily, SizeClass), Variant>,
+    matmul: ClassPicks<SizeClass, MatmulVariant>,
+    matvec: ClassPicks<SizeClass, MatvecVariant>,
+    reduce: ClassPicks<SizeClass, MapVariant>,
+    outer: ClassPicks<SizeClass, MapVariant>,
+    rows: ClassPicks<LineClass, RowsVariant>,
+}
+
+impl Default for Choices {
+    fn default() -> Self {
+        Choices {
+            map: HashMap::new(),
+            matmul: ClassPicks::new(ClassFamily::Matmul.name(), MatmulVariant::DEFAULT),
+            matvec: ClassPicks::new(ClassFamily::Matvec.name(), MatvecVariant::DEFAULT),
+            reduce: ClassPicks::new(ClassFamily::Reduce.name(), MapVariant::DEFAULT_REDUCE),
+            outer: ClassPicks::new(ClassFamily::Outer.name(), MapVariant::DEFAULT),
+            rows: ClassPicks::new(ROWS, RowsVariant::DEFAULT),
+        }
+    }
 }
 
 impl Choices {
@@ -428,56 +566,35 @@ impl Choices {
             .unwrap_or(MapVariant::DEFAULT)
     }
 
-    fn class_pick(&self, family: ClassFamily, len: usize) -> Variant {
-        let class = SizeClass::of(len);
-        self.classes
-            .get(&(family, class))
-            .copied()
-            .unwrap_or(family.default())
-    }
-
     /// The matmul variant for a C of `outputs` elements.
     pub(crate) fn matmul_for(&self, outputs: usize) -> MatmulVariant {
-        match self.class_pick(ClassFamily::Matmul, outputs) {
-            Variant::Matmul(v) => v,
-            _ => MatmulVariant::DEFAULT,
-        }
+        self.matmul.get(SizeClass::of(outputs))
     }
 
     /// The matvec variant for a W of `elems` elements (m x k).
     pub(crate) fn matvec_for(&self, elems: usize) -> MatvecVariant {
-        match self.class_pick(ClassFamily::Matvec, elems) {
-            Variant::Matvec(v) => v,
-            _ => MatvecVariant::DEFAULT,
-        }
+        self.matvec.get(SizeClass::of(elems))
     }
 
     /// The dot, l1 and l2 variant for vectors of `len`.
     pub(crate) fn reduce_for(&self, len: usize) -> MapVariant {
-        match self.class_pick(ClassFamily::Reduce, len) {
-            Variant::Reduce(v) => v,
-            _ => MapVariant::DEFAULT_REDUCE,
-        }
+        self.reduce.get(SizeClass::of(len))
     }
 
     /// The outer variant for an output of `outputs` elements.
     pub(crate) fn outer_for(&self, outputs: usize) -> MapVariant {
-        match self.class_pick(ClassFamily::Outer, outputs) {
-            Variant::Outer(v) => v,
-            _ => MapVariant::DEFAULT,
-        }
+        self.outer.get(SizeClass::of(outputs))
     }
 
-    /// The softmax and normalize_rows variant for an array of `elems`.
-    pub(crate) fn rows_for(&self, elems: usize) -> RowsVariant {
-        match self.class_pick(ClassFamily::Rows, elems) {
-            Variant::Rows(v) => v,
-            _ => RowsVariant::DEFAULT,
-        }
+    /// The softmax and normalize_rows variant for lines of `line` elements
+    /// (the length along the reduced axis).
+    pub(crate) fn rows_for(&self, line: usize) -> RowsVariant {
+        self.rows.get(LineClass::of(line))
     }
 
     /// Every pick, as (key, variant): `map/<op>/<class>` in op and class
-    /// order, then `<family>/<class>` for the other families.
+    /// order, then `<family>/<class>` for matmul, matvec, reduce, outer and
+    /// rows (whose classes are `LineClass`es).
     pub(crate) fn picks(&self) -> Vec<(String, Variant)> {
         let mut out = Vec::new();
         for op in MapOp::all() {
@@ -490,30 +607,27 @@ impl Choices {
                 out.push((pick_key(op, c), Variant::Map(v)));
             }
         }
-        for f in ClassFamily::ALL {
-            for c in SizeClass::ALL {
-                let v = self.classes.get(&(f, c)).copied().unwrap_or(f.default());
-                out.push((f.key(c), v));
-            }
-        }
+        out.extend(self.matmul.all(Variant::Matmul));
+        out.extend(self.matvec.all(Variant::Matvec));
+        out.extend(self.reduce.all(Variant::Reduce));
+        out.extend(self.outer.all(Variant::Outer));
+        out.extend(self.rows.all(Variant::Rows));
         out
     }
 
-    /// Sets the pick named `key` (`map/sigmoid/small`, `matmul/large`) to the
-    /// variant named `variant`; false if either name is unknown.
+    /// Sets the pick named `key` (`map/sigmoid/small`, `matmul/large`,
+    /// `rows/short`) to the variant named `variant`; false if either name is
+    /// unknown (`rows/small`, an older version's key, included).
     pub(crate) fn set(&mut self, key: &str, variant: &str) -> bool {
-        for f in ClassFamily::ALL {
-            for c in SizeClass::ALL {
-                if f.key(c) == key {
-                    return match f.parse(variant) {
-                        Some(v) => {
-                            self.classes.insert((f, c), v);
-                            true
-                        }
-                        None => false,
-                    };
-                }
-            }
+        let family = self
+            .matmul
+            .set(key, variant)
+            .or_else(|| self.matvec.set(key, variant))
+            .or_else(|| self.reduce.set(key, variant))
+            .or_else(|| self.outer.set(key, variant))
+            .or_else(|| self.rows.set(key, variant));
+        if let Some(set) = family {
+            return set;
         }
         let found = MapOp::all()
             .flat_map(|op| SizeClass::ALL.map(|c| (op, c)))
@@ -528,7 +642,7 @@ impl Choices {
     }
 
     /// `pins` ((family, variant name) pairs) applied over these choices, for
-    /// every op and size class; an unknown family or variant is
+    /// every op and class; an unknown family or variant is
     /// `Error::Options`, listing the valid ones.
     pub(crate) fn pin(mut self, pins: &[(String, String)]) -> Result<Choices> {
         for (family, variant) in pins {
@@ -562,5 +676,50 @@ impl Choices {
             }
         }
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LineClass, RowsVariant};
+
+    /// The line classes' bounds are where the kernel's paths change (see
+    /// `LineClass`): if a variant list or `seg` changes, so must the bounds.
+    #[test]
+    fn line_class_bounds_follow_the_kernel() {
+        let seg = |pt, s, len| {
+            RowsVariant {
+                per_thread: pt,
+                min_seg: s,
+            }
+            .seg(len)
+        };
+        let short = LineClass::SHORT_MAX;
+        // At SHORT_MAX, min_seg still changes how the variants of each
+        // per_thread read a line ...
+        for pt in [8, 16] {
+            let mut shapes: Vec<(bool, u32)> = [1, 4, 16]
+                .map(|s| {
+                    let v = RowsVariant {
+                        per_thread: pt,
+                        min_seg: s,
+                    };
+                    (v.short(short), v.seg(short))
+                })
+                .to_vec();
+            shapes.dedup();
+            assert!(shapes.len() > 1, "{pt}: {shapes:?}");
+        }
+        // ... just past it, no longer the per_thread 8 ones.
+        let past = [1, 4, 16].map(|s| seg(8, s, short + 1));
+        assert_eq!(past, [16; 3]);
+        assert!(RowsVariant::ALL.iter().all(|v| !v.short(short + 1)));
+        // MEDIUM_MAX is the shortest one-pass chunk: every variant reads a
+        // medium line in one pass, some not a longer one.
+        let min_chunk = RowsVariant::ALL.iter().map(|v| v.chunk()).min();
+        assert_eq!(min_chunk, Some(LineClass::MEDIUM_MAX));
+        let classes = [1, 64, 65, 2048, 2049, 1 << 24].map(LineClass::of);
+        use LineClass::*;
+        assert_eq!(classes, [Short, Short, Medium, Medium, Long, Long]);
     }
 }

@@ -77,7 +77,7 @@ pub fn small_gpu(binding_bytes: u64, max_groups: Option<u32>) -> gpu_basics::Res
 }
 
 /// A private context that runs `family` in `variant` only (for `op`, checked
-/// at two sizes), with the splitting paths' `binding_bytes` and `max_groups`
+/// at lengths of every size class and line class), with the splitting paths' `binding_bytes` and `max_groups`
 /// where given. Kept to the end of the process: SwiftShader once aborted
 /// ("double free") in a CI run while contexts were created and dropped beside
 /// other tests' GPU work; not reproduced since, so the churn of device
@@ -96,7 +96,8 @@ pub fn pinned(
         ..Default::default()
     })?;
     let gpu: &'static Gpu = Box::leak(Box::new(gpu));
-    for len in [1, 1 << 24] {
+    // 1: small and short; 1000: small and medium; 2^24: large and long.
+    for len in [1, 1000, 1 << 24] {
         let runs = gpu.variant(op, len);
         if runs.as_ref() != Some(&variant) {
             return Err(fail(format!(

@@ -333,10 +333,12 @@ impl Run {
             let (secs, how) = measure_resident(cfg, g, op, &resident)?;
             push("gpu", how, secs);
             // Variants are picked by the output's size (W's for matvec and
-            // the inputs' for dot, l1 and l2: the largest array here); `None`
-            // for ops without variants.
+            // the inputs' for dot, l1 and l2: the largest array here), the
+            // row ops' by the length of a row (bench runs them along axis 1);
+            // `None` for ops without variants.
             let by = match op {
                 Op::Matvec | Op::Dot | Op::L1 | Op::L2 => elements,
+                Op::Softmax | Op::NormalizeRows => shape.get(1).map_or(0, |&n| n as u64),
                 _ => output_elems,
             };
             let variant = g.variant(op.name(), by as usize);
