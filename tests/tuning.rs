@@ -19,7 +19,8 @@ use std::path::Path;
 
 use common::{GpuCase, Outcome, fail, values};
 use gpu_basics::gpu::{
-    CacheEntry, LineClass, MapVariant, MatmulVariant, MatvecVariant, RowsVariant, TuneOptions, tune,
+    CacheEntry, LineClass, MapVariant, MatmulVariant, MatvecVariant, RowsVariant, TuneOptions,
+    WEBGPU_WORKGROUP_BYTES, tune,
 };
 use gpu_basics::{Backend, Error, Gpu, GpuOptions, Tuning, Unary};
 use ndarray::{Array1, Array2, Axis};
@@ -60,10 +61,25 @@ fn quick(path: &Path) -> TuneOptions {
     }
 }
 
+/// Tunes a context that acts as a device with WebGPU's guaranteed 16 KiB of
+/// workgroup memory (so the matmul variants needing more are not timed), then
+/// runs the picks from the cache it wrote.
 fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
     let dir = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
     let path = dir.path().join("sub").join("tune.json");
-    let off = with(Tuning::Off, &[])?;
+    let off = Gpu::with_options(GpuOptions {
+        tuning: Tuning::Off,
+        max_workgroup_storage_bytes: Some(WEBGPU_WORKGROUP_BYTES),
+        ..Default::default()
+    })?;
+    let matmuls = MatmulVariant::ALL
+        .iter()
+        .filter(|v| v.fits(WEBGPU_WORKGROUP_BYTES))
+        .count();
+    assert!(
+        matmuls < MatmulVariant::ALL.len(),
+        "some variant needs more"
+    );
     let (entry, written) = tune(&off, &quick(&path))?;
     if written != path || entries(&path)?.len() != 1 {
         return Err(fail(format!(
@@ -86,9 +102,7 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
         let times = &entry.seconds[key];
         let best = times.iter().min_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
         let known = match key.split('/').next() {
-            Some("matmul") => {
-                MatmulVariant::from_name(pick).is_some() && times.len() == MatmulVariant::ALL.len()
-            }
+            Some("matmul") => MatmulVariant::from_name(pick).is_some() && times.len() == matmuls,
             Some("matvec") => {
                 MatvecVariant::from_name(pick).is_some() && times.len() == MatvecVariant::ALL.len()
             }
@@ -156,6 +170,32 @@ fn tune_then_run_the_picks(_: &Gpu) -> Outcome {
             "pinned: {:?} ({})",
             pinned.variants(),
             pinned.tuning()
+        )));
+    }
+    // A cache pick needing more workgroup memory than the device has (a
+    // cache from another device, or edited): the default runs there, and
+    // `tuning()` says why; a device with the memory runs the pick.
+    let big = "128x128r8x8k32";
+    let mut beyond = entry.clone();
+    beyond.picks.insert("matmul/large".into(), big.into());
+    let beyond_path = dir.path().join("beyond.json");
+    write_cache(&beyond_path, &beyond)?;
+    let small = Gpu::with_options(GpuOptions {
+        tuning: Tuning::CacheAt(beyond_path.clone()),
+        max_workgroup_storage_bytes: Some(WEBGPU_WORKGROUP_BYTES),
+        ..Default::default()
+    })?;
+    let full = with(Tuning::CacheAt(beyond_path), &[])?;
+    let default = MatmulVariant::DEFAULT.name();
+    if small.variant("matmul", 1 << 20) != Some(default)
+        || !small.tuning().contains("workgroup memory")
+        || full.variant("matmul", 1 << 20).as_deref() != Some(big)
+    {
+        return Err(fail(format!(
+            "a {big} pick: {:?} ({}) on 16 KiB, {:?} on the device",
+            small.variant("matmul", 1 << 20),
+            small.tuning(),
+            full.variant("matmul", 1 << 20)
         )));
     }
     rows_by_line_length(&off, entry, &path)
