@@ -25,8 +25,9 @@ pub enum Error {
     #[error("{op}: GPU error: {detail}")]
     Gpu { op: &'static str, detail: String },
 
-    /// A `GpuOptions` field whose value no device can work with (named in the message).
-    #[error("GpuOptions::{option}: {detail}")]
+    /// A `GpuOptions` or `TuneOptions` field whose value cannot work, named as
+    /// `GpuOptions::max_binding_bytes` or `TuneOptions::row_lengths`.
+    #[error("{option}: {detail}")]
     Options {
         option: &'static str,
         detail: String,

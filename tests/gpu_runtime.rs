@@ -396,35 +396,35 @@ fn options_that_make_no_sense(_: &Gpu) -> Outcome {
                 max_binding_bytes: Some(0),
                 ..Default::default()
             },
-            "max_binding_bytes",
+            "GpuOptions::max_binding_bytes",
         ),
         (
             GpuOptions {
                 max_binding_bytes: Some(8),
                 ..Default::default()
             },
-            "max_binding_bytes",
+            "GpuOptions::max_binding_bytes",
         ),
         (
             GpuOptions {
                 max_workgroups_per_dimension: Some(0),
                 ..Default::default()
             },
-            "max_workgroups_per_dimension",
+            "GpuOptions::max_workgroups_per_dimension",
         ),
         (
             GpuOptions {
                 pin_variants: vec![("map".into(), "wg100x1".into())],
                 ..Default::default()
             },
-            "pin_variants",
+            "GpuOptions::pin_variants",
         ),
         (
             GpuOptions {
                 pin_variants: vec![("matmul9".into(), "wg64x1".into())],
                 ..Default::default()
             },
-            "pin_variants",
+            "GpuOptions::pin_variants",
         ),
     ] {
         match Gpu::with_options(options.clone()) {

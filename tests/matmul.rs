@@ -241,7 +241,7 @@ fn workgroup_memory_limit(_: &Gpu) -> Outcome {
     assert_eq!(big.workgroup_bytes(), 32768);
     match with(WEBGPU_WORKGROUP_BYTES, &big.name()) {
         Err(Error::Options { option, detail })
-            if option == "pin_variants"
+            if option == "GpuOptions::pin_variants"
                 && detail.contains("128x128r8x8k32")
                 && detail.contains("16384") => {}
         other => {
@@ -260,7 +260,7 @@ fn workgroup_memory_limit(_: &Gpu) -> Outcome {
     check_matmul(&gpu, a.view(), c.view(), true)?;
     match with(WEBGPU_WORKGROUP_BYTES - 1, &edge.name()) {
         Err(Error::Options {
-            option: "max_workgroup_storage_bytes",
+            option: "GpuOptions::max_workgroup_storage_bytes",
             ..
         }) => Ok(()),
         other => Err(fail(format!("a 16383-byte limit: {other:?}"))),

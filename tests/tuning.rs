@@ -309,7 +309,8 @@ fn bad_row_lengths(gpu: &Gpu) -> Outcome {
             ..quick(&path)
         };
         match tune(gpu, &options) {
-            Err(Error::Options { option, .. }) if option == "row_lengths" && !path.exists() => {}
+            Err(Error::Options { option, .. })
+                if option == "TuneOptions::row_lengths" && !path.exists() => {}
             other => {
                 return Err(fail(format!(
                     "row_lengths {lengths:?}: {:?}, cache written: {}",

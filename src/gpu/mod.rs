@@ -106,7 +106,7 @@ impl GpuOptions {
             && b < WEBGPU_WORKGROUP_BYTES
         {
             return refuse(
-                "max_workgroup_storage_bytes",
+                "GpuOptions::max_workgroup_storage_bytes",
                 &format!(
                     "{b} is below {WEBGPU_WORKGROUP_BYTES}, what every WebGPU device has \
                      (and the default matmul needs)"
@@ -115,11 +115,11 @@ impl GpuOptions {
         }
         match (self.max_binding_bytes, self.max_workgroups_per_dimension) {
             (Some(b), _) if b < 16 => refuse(
-                "max_binding_bytes",
+                "GpuOptions::max_binding_bytes",
                 &format!("{b} is below 16, one vec4: no array would fit in a binding"),
             ),
             (_, Some(0)) => refuse(
-                "max_workgroups_per_dimension",
+                "GpuOptions::max_workgroups_per_dimension",
                 "0 workgroups per dimension could run no kernel",
             ),
             _ => Ok(()),
@@ -324,7 +324,7 @@ impl Gpu {
         if window_bytes == 0 {
             return Err(match options.max_binding_bytes {
                 Some(b) => Error::Options {
-                    option: "max_binding_bytes",
+                    option: "GpuOptions::max_binding_bytes",
                     detail: format!(
                         "{b} is below this device's storage-binding alignment of {align} bytes"
                     ),
@@ -367,7 +367,7 @@ impl Gpu {
             }
             if options.pin_variants.iter().any(|(f, _)| f == "matmul") {
                 return Err(Error::Options {
-                    option: "pin_variants",
+                    option: "GpuOptions::pin_variants",
                     detail: format!(
                         "matmul variant {} needs {} bytes of workgroup memory; this device \
                          allows {workgroup_bytes}",
@@ -447,7 +447,7 @@ impl Gpu {
             .clone()
             .or_else(default_cache_path)
             .ok_or_else(|| Error::Options {
-                option: "tuning",
+                option: "GpuOptions::tuning",
                 detail: "no cache directory is known; name a cache file in TuneOptions::cache"
                     .into(),
             })?;

@@ -274,7 +274,7 @@ fn check_row_lengths(lengths: &[usize; 3]) -> Result<()> {
     for (&class, &len) in LineClass::ALL.iter().zip(lengths) {
         if len == 0 || LineClass::of(len) != class {
             return Err(Error::Options {
-                option: "row_lengths",
+                option: "TuneOptions::row_lengths",
                 detail: format!(
                     "a line of {len} is not {} (short: 1 to {}, medium: to {}, long: more)",
                     class.name(),
@@ -355,7 +355,7 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
         pick(key, each(map_shapes(), MapVariant::name, run, time)?);
     }
     for (&class, &side) in SizeClass::ALL.iter().zip(&options.matmul_sizes) {
-        let a = square("matmul_sizes", gpu, class, side)?;
+        let a = square("TuneOptions::matmul_sizes", gpu, class, side)?;
         let run = |v| a.matmul_variant(&a, v).map(drop);
         let key = ClassFamily::Matmul.key(class);
         pick(
@@ -372,7 +372,7 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
         );
     }
     for (&class, &side) in SizeClass::ALL.iter().zip(&options.matvec_sizes) {
-        let w = square("matvec_sizes", gpu, class, side)?;
+        let w = square("TuneOptions::matvec_sizes", gpu, class, side)?;
         let x = gpu.upload(&ndarray::Array1::from_elem(side, 0.5f32))?;
         let run = |v| {
             w.matvec_variant("matvec", &x, side, side, vec![side], v)

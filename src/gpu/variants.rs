@@ -648,7 +648,7 @@ impl Choices {
         for (family, variant) in pins {
             let Some(names) = variant_names(family) else {
                 return Err(Error::Options {
-                    option: "pin_variants",
+                    option: "GpuOptions::pin_variants",
                     detail: format!(
                         "no kernel family {family:?}; families: {}",
                         FAMILIES.join(", ")
@@ -657,7 +657,7 @@ impl Choices {
             };
             if !names.contains(variant) {
                 return Err(Error::Options {
-                    option: "pin_variants",
+                    option: "GpuOptions::pin_variants",
                     detail: format!(
                         "{family} has no variant {variant:?}; variants: {}",
                         names.join(", ")
