@@ -24,8 +24,9 @@
 //
 // Stages (host: src/gpu/rows.rs), m = the column length:
 //   cols_stats   m <= CHUNK: one invocation per column; as rows_short (one
-//                chain) where the rows take it, else as rows_fused (seg lanes
-//                of up to PER_THREAD elements each); writes finish(stat).
+//                chain) where the rows take it, else as rows_fused or
+//                rows_fused4 (seg lanes of up to PER_THREAD elements each);
+//                writes finish(stat).
 //   cols_chunks  m > CHUNK: one invocation per (chunk of CHUNK rows, column), as
 //                rows_partials (WG lanes); writes the chunk's stat.
 //   cols_merge   m > CHUNK: one invocation per column merges its chunks' stats
@@ -44,7 +45,7 @@ struct Params {
     sg: u32,     // the row kernels' subgroup size; WG where they reduce without subgroups
     first: u32,  // index of this dispatch's first invocation in the stage's space
     short: u32,  // 1: the rows take rows_short for a line of m (one chain)
-    _pad0: u32,
+    vec4: u32,   // 1: the rows take rows_fused4 for a line of m (lane t: vec4s t, t + seg, ...)
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -67,7 +68,8 @@ fn lane_of(i: u32, seg: u32) -> u32 {
 }
 
 // Which lane stats a tree is built from.
-const FUSED: u32 = 0u; // rows_fused: lane t holds elements t, t + seg, ... (PER_THREAD)
+const FUSED: u32 = 0u; // rows_fused: lane t holds elements t, t + seg, ... (PER_THREAD);
+                       // rows_fused4 (p.vec4): elements 4 (t + k seg) + i, k < PER_THREAD / 4, i < 4
 const CHUNKS: u32 = 1u; // rows_partials: chunk c, lane t holds c CHUNK + t + k WG
 const MERGE: u32 = 2u;  // rows_merge: lane t holds chunks t, t + WG, ... of the partials
 
@@ -84,6 +86,18 @@ fn lane_stat(kind: u32, t: u32, seg: u32, j: u32, c: u32) -> vec4<f32> {
     if kind == MERGE {
         for (var q = t; q < p.chunks; q += WG) {
             s = combine(s, partial(q * p.cols + j));
+        }
+        return s;
+    }
+    if kind == FUSED && p.vec4 == 1u {
+        // m is a multiple of 4: a vec4 is wholly inside the line or past it.
+        for (var k = 0u; k < PER_THREAD / 4u; k++) {
+            for (var i = 0u; i < 4u; i++) {
+                let row = 4u * (t + k * seg) + i;
+                if row < p.rows {
+                    s = combine(s, element(x[row * p.cols + j]));
+                }
+            }
         }
         return s;
     }

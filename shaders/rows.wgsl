@@ -16,6 +16,11 @@
 //                               64. With min_seg 4 or 16, short rows are read by
 //                               neighbouring invocations (coalesced), several
 //                               rows per subgroup.
+//   rows_fused4   as rows_fused, for a variant with vec4 loads and cols a
+//                               multiple of 4: lane t of a segment reads whole
+//                               vec4s t, t + seg, ... of its row (PER_THREAD / 4
+//                               of them), folds their elements x, y, z, w in
+//                               that order, and writes whole vec4s.
 //   rows_partials, rows_merge, rows_apply
 //                 longer rows: each row is cut into chunks of CHUNK, one
 //                 workgroup per chunk writes a stat; one workgroup per row merges
@@ -103,6 +108,54 @@ fn rows_fused(
             let j = t + k * seg;
             if j < p.cols {
                 out[start + j] = apply(vals[k], f);
+            }
+        }
+    }
+}
+
+// rows_fused over vec4 views of the same bindings: cols and base are multiples
+// of 4 (the host takes this entry point only then), so a row is cols / 4
+// whole vec4s starting at vec4 (base + r cols) / 4, and each vec4 is read and
+// written whole by one invocation.
+@group(0) @binding(0) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> out4: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn rows_fused4(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    /*SUBGROUP_BUILTINS*/
+) {
+    /*SUBGROUP_INIT*/
+    let seg = p.seg;
+    let r = group_index(wg, nwg) * (WG / seg) + lid / seg;
+    let t = lid % seg;
+    let valid = r < p.rows;
+    let start = (p.base + r * p.cols) / 4u;
+    let n4 = p.cols / 4u;
+    var vals: array<vec4<f32>, PER_THREAD / 4u>;
+    var s = identity();
+    if valid {
+        for (var k = 0u; k < PER_THREAD / 4u; k++) {
+            let q = t + k * seg;
+            if q < n4 {
+                let v = x4[start + q];
+                vals[k] = v;
+                s = combine(s, element(v.x));
+                s = combine(s, element(v.y));
+                s = combine(s, element(v.z));
+                s = combine(s, element(v.w));
+            }
+        }
+    }
+    let f = finish(reduce_segment(s, lid, seg, sg_size, sg_lid));
+    if valid {
+        for (var k = 0u; k < PER_THREAD / 4u; k++) {
+            let q = t + k * seg;
+            if q < n4 {
+                let v = vals[k];
+                out4[start + q] = vec4<f32>(apply(v.x, f), apply(v.y, f), apply(v.z, f), apply(v.w, f));
             }
         }
     }

@@ -466,8 +466,14 @@ fn checked_and_trusted_agree(_: &Gpu) -> Outcome {
         })
     };
     let (checked, trusted) = (make(true, vec![])?, make(false, vec![])?);
-    // matmul with B packed K-contiguous (matmul_pack, stage_bt) too.
-    let packed = || vec![("matmul".to_string(), "64x64r4x4k16bt".to_string())];
+    // matmul with B packed K-contiguous (matmul_pack, stage_bt) and rows read
+    // as vec4s (rows_fused4, and its order along columns) too.
+    let packed = || {
+        vec![
+            ("matmul".to_string(), "64x64r4x4k16bt".to_string()),
+            ("rows".to_string(), "pt8s1v4".to_string()),
+        ]
+    };
     let (checked_bt, trusted_bt) = (make(true, packed())?, make(false, packed())?);
     if !checked.checked_kernels() || trusted.checked_kernels() {
         return Err(fail("checked_kernels() does not report the option"));
@@ -513,6 +519,8 @@ fn checked_and_trusted_agree(_: &Gpu) -> Outcome {
         Ok(vec![
             g.matmul(a.view(), b.view())?.into_dyn(),
             g.matmul(x.view(), c.view())?.into_dyn(),
+            g.softmax(b.view())?.into_dyn(),
+            g.softmax_axis(b.view(), Axis(0))?.into_dyn(),
         ])
     };
     let mut want = run(&checked)?;

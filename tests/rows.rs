@@ -353,14 +353,16 @@ fn columns_in_many_dispatches(gpu: &Gpu) -> Outcome {
     Ok(())
 }
 
-/// Every rows variant, pinned in its own context: rows around the short,
-/// one-pass and chunked paths' limits (1, 4, 31 to 33, 64, the variant's
-/// one-pass length and one more, and three of it), within the oracle's bounds;
-/// and along axis 0 the same bits as the rows of the transpose in the same
-/// variant, for columns of each path's lengths.
+/// Every rows variant, pinned in its own context with 256 KiB bindings: rows
+/// around the short, one-pass and chunked paths' limits (1, 4, 31 to 33, 64,
+/// the variant's one-pass length and one more, and three of it), lengths that
+/// are multiples of 4 and not (the vec4 variants' two forms of the one-pass
+/// path, a vec4 lane holding one vec4 or two, rows over two windows), within
+/// the oracle's bounds; and along axis 0 the same bits as the rows of the
+/// transpose in the same variant, for columns of each path's lengths.
 fn every_rows_variant(_: &Gpu) -> Outcome {
     for v in RowsVariant::ALL {
-        let gpu = common::pinned("rows", v.name(), "softmax", None, None)?;
+        let gpu = common::pinned("rows", v.name(), "softmax", Some(1 << 18), None)?;
         let c = v.chunk();
         let what = |m: usize, n: usize| {
             move |e: libtest_mimic::Failed| {
@@ -378,6 +380,10 @@ fn every_rows_variant(_: &Gpu) -> Outcome {
             (100, 32),
             (100, 33),
             (50, 64),
+            (40, 36),
+            // 78,000 values: two windows of 65,536.
+            (300, 260),
+            (7, c - 4),
             (9, c - 1),
             (5, c),
             (5, c + 1),
@@ -394,6 +400,9 @@ fn every_rows_variant(_: &Gpu) -> Outcome {
             (1, 5),
             (5, 1),
             (33, 3),
+            (36, 5),
+            (64, 7),
+            (c, 3),
             (c + 1, 3),
             (3 * c + 5, 2),
             (3, c + 1),

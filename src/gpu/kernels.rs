@@ -133,6 +133,7 @@ impl ReduceKind {
 pub(crate) enum LineStage {
     RowsShort,
     RowsFused,
+    RowsFused4,
     RowsPartials,
     RowsMerge,
     RowsApply,
@@ -143,9 +144,10 @@ pub(crate) enum LineStage {
 }
 
 impl LineStage {
-    pub(crate) const ALL: [LineStage; 9] = [
+    pub(crate) const ALL: [LineStage; 10] = [
         LineStage::RowsShort,
         LineStage::RowsFused,
+        LineStage::RowsFused4,
         LineStage::RowsPartials,
         LineStage::RowsMerge,
         LineStage::RowsApply,
@@ -159,6 +161,7 @@ impl LineStage {
         match self {
             LineStage::RowsShort => "rows_short",
             LineStage::RowsFused => "rows_fused",
+            LineStage::RowsFused4 => "rows_fused4",
             LineStage::RowsPartials => "rows_partials",
             LineStage::RowsMerge => "rows_merge",
             LineStage::RowsApply => "rows_apply",
@@ -175,6 +178,7 @@ impl LineStage {
         match self {
             LineStage::RowsShort
             | LineStage::RowsFused
+            | LineStage::RowsFused4
             | LineStage::RowsPartials
             | LineStage::RowsMerge
             | LineStage::RowsApply => ("rows.wgsl", ROWS_WGSL),
@@ -213,6 +217,7 @@ impl Kernel {
             .into_iter()
             .flat_map(|v| [Kernel::Matvec(v, false), Kernel::Matvec(v, true)]);
         let mut per_thread: Vec<u32> = RowsVariant::ALL.iter().map(|v| v.per_thread).collect();
+        per_thread.sort_unstable();
         per_thread.dedup();
         let lines = per_thread.into_iter().flat_map(|pt| {
             [RowOp::Softmax, RowOp::Normalize]

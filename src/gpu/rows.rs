@@ -32,7 +32,7 @@ struct ColumnParams {
     sg: u32,
     first: u32,
     short: u32,
-    pad: u32,
+    vec4: u32,
 }
 
 /// The shaders' workgroup size (`WG` in shaders/shared/row_stats.wgsl); the
@@ -131,9 +131,16 @@ impl GpuArray {
                 )?;
             } else if n <= chunk {
                 let rows_per_group = WG / u64::from(params.seg);
+                // Whole vec4s: n is a multiple of 4, and so are `first` and
+                // the window's start (an alignment unit), so base is too.
+                let fused = if v.fused4(n) {
+                    LineStage::RowsFused4
+                } else {
+                    LineStage::RowsFused
+                };
                 rt.dispatch(
                     name,
-                    stage(LineStage::RowsFused),
+                    stage(fused),
                     &[xw, ow],
                     Some(pb),
                     (rows as u64).div_ceil(rows_per_group),
@@ -209,7 +216,7 @@ impl GpuArray {
             sg: inner.subgroup_size.unwrap_or(WG as u32),
             first: 0,
             short: u32::from(v.short(m)),
-            pad: 0,
+            vec4: u32::from(v.fused4(m)),
         };
         let whole = || self.window(0, len);
         let k = |s| Kernel::Line(op, s, v.per_thread);

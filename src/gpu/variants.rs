@@ -233,11 +233,15 @@ impl MatvecVariant {
 /// per invocation (so lines up to 256 x per_thread take one pass, the line in
 /// registers), and at least `min_seg` invocations per line (1: lines of up to 32
 /// take one invocation each; 4 or 16: neighbouring invocations read a short
-/// line together, several lines per subgroup).
+/// line together, several lines per subgroup). With `vec4`, the one-pass path
+/// reads and writes lines whose length is a multiple of 4 as whole vec4s (each
+/// invocation per_thread / 4 of them; a fourth of the loads and stores); other
+/// lines, and the other paths, as the scalar twin does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RowsVariant {
     pub per_thread: u32,
     pub min_seg: u32,
+    pub vec4: bool,
 }
 
 impl RowsVariant {
@@ -245,25 +249,29 @@ impl RowsVariant {
     pub const DEFAULT: RowsVariant = RowsVariant {
         per_thread: 8,
         min_seg: 1,
+        vec4: false,
     };
 
-    /// 8 or 16 elements per invocation, at least 1, 4 or 16 invocations per line.
-    pub const ALL: [RowsVariant; 6] = {
-        let mut out = [RowsVariant::DEFAULT; 6];
+    /// 8 or 16 elements per invocation, at least 1, 4 or 16 invocations per
+    /// line, scalar or vec4 loads.
+    pub const ALL: [RowsVariant; 12] = {
+        let mut out = [RowsVariant::DEFAULT; 12];
         let mut i = 0;
-        while i < 6 {
+        while i < 12 {
             out[i] = RowsVariant {
-                per_thread: 8 << (i / 3),
+                per_thread: 8 << (i / 3 % 2),
                 min_seg: [1, 4, 16][i % 3],
+                vec4: i >= 6,
             };
             i += 1;
         }
         out
     };
 
-    /// `pt<per_thread>s<min_seg>`, e.g. `pt8s1`.
+    /// `pt<per_thread>s<min_seg>`, then `v4` for vec4 loads: `pt8s1`, `pt16s4v4`.
     pub fn name(self) -> String {
-        format!("pt{}s{}", self.per_thread, self.min_seg)
+        let v4 = if self.vec4 { "v4" } else { "" };
+        format!("pt{}s{}{v4}", self.per_thread, self.min_seg)
     }
 
     pub fn from_name(name: &str) -> Option<RowsVariant> {
@@ -285,6 +293,12 @@ impl RowsVariant {
     pub fn seg(self, len: usize) -> u32 {
         let need = len.div_ceil(self.per_thread as usize).next_power_of_two();
         need.max(self.min_seg as usize).min(256) as u32
+    }
+
+    /// Whether a line of `len` takes the one-pass path as whole vec4s
+    /// (rows_fused4; along columns, that path's order of leaves).
+    pub fn fused4(self, len: usize) -> bool {
+        self.vec4 && len.is_multiple_of(4) && !self.short(len) && len <= self.chunk()
     }
 }
 
@@ -691,6 +705,7 @@ mod tests {
             RowsVariant {
                 per_thread: pt,
                 min_seg: s,
+                vec4: false,
             }
             .seg(len)
         };
@@ -703,6 +718,7 @@ mod tests {
                     let v = RowsVariant {
                         per_thread: pt,
                         min_seg: s,
+                        vec4: false,
                     };
                     (v.short(short), v.seg(short))
                 })
