@@ -28,11 +28,9 @@ pub use kernels::{KernelVariant, kernel_variants, shader_files, shader_sources};
 pub use pool::MemoryStats;
 pub use tune::{AdapterKey, CacheEntry, TuneOptions, Tuning, default_cache_path, tune};
 pub use variants::{
-    FAMILIES, MapVariant, MatmulVariant, MatvecVariant, RowsVariant, SizeClass,
+    FAMILIES, LineClass, MapVariant, MatmulVariant, MatvecVariant, RowsVariant, SizeClass,
     WEBGPU_WORKGROUP_BYTES,
 };
-
-pub use variants::LineClass;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -357,31 +355,9 @@ impl Gpu {
             .map_or(limits.max_compute_workgroup_storage_size, |b| {
                 b.min(limits.max_compute_workgroup_storage_size)
             });
-        // A matmul variant needing more workgroup memory than this device has:
-        // refused where pinned; where a cache picked it (a cache written on
-        // another device or by hand), the default runs instead.
-        for (key, v) in choices.picks() {
-            let Variant::Matmul(m) = v else { continue };
-            if m.fits(workgroup_bytes) {
-                continue;
-            }
-            if options.pin_variants.iter().any(|(f, _)| f == "matmul") {
-                return Err(Error::Options {
-                    option: "GpuOptions::pin_variants",
-                    detail: format!(
-                        "matmul variant {} needs {} bytes of workgroup memory; this device \
-                         allows {workgroup_bytes}",
-                        m.name(),
-                        m.workgroup_bytes()
-                    ),
-                });
-            }
-            let set = choices.set(&key, &MatmulVariant::DEFAULT.name());
-            debug_assert!(set, "{key}");
-            tuning += &format!(
-                ", {key} default ({} needs more workgroup memory than this device has)",
-                m.name()
-            );
+        let pinned_matmul = options.pin_variants.iter().any(|(f, _)| f == "matmul");
+        for note in choices.fit_workgroup_memory(workgroup_bytes, pinned_matmul)? {
+            tuning += &format!(", {note}");
         }
         let builder = kernels::Builder::new(device.clone(), subgroups, options.checked_kernels);
         let adapter = AdapterSummary {

@@ -606,6 +606,38 @@ impl Choices {
         self.rows.get(LineClass::of(line))
     }
 
+    /// Makes every matmul pick fit `bytes` of workgroup memory: a pick that
+    /// needs more is `Error::Options` where matmul is pinned (`pinned`), and
+    /// otherwise (a cache written on another device, or by hand) replaced by
+    /// the default, with a note saying so for each.
+    pub(crate) fn fit_workgroup_memory(&mut self, bytes: u32, pinned: bool) -> Result<Vec<String>> {
+        let mut notes = Vec::new();
+        for (key, v) in self.picks() {
+            let Variant::Matmul(m) = v else { continue };
+            if m.fits(bytes) {
+                continue;
+            }
+            if pinned {
+                return Err(Error::Options {
+                    option: "GpuOptions::pin_variants",
+                    detail: format!(
+                        "matmul variant {} needs {} bytes of workgroup memory; this device \
+                         allows {bytes}",
+                        m.name(),
+                        m.workgroup_bytes()
+                    ),
+                });
+            }
+            let set = self.set(&key, &MatmulVariant::DEFAULT.name());
+            debug_assert!(set, "{key}");
+            notes.push(format!(
+                "{key} default ({} needs more workgroup memory than this device has)",
+                m.name()
+            ));
+        }
+        Ok(notes)
+    }
+
     /// Every pick, as (key, variant): `map/<op>/<class>` in op and class
     /// order, then `<family>/<class>` for matmul, matvec, reduce, outer and
     /// rows (whose classes are `LineClass`es).
