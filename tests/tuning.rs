@@ -5,7 +5,7 @@
 //! once; and a tuned context gives the default context's bits for map and
 //! matmul (a matvec or reduce variant may change the last bits: another order
 //! of adds); softmax and normalize_rows run the pick of their line length's
-//! class, along either axis; bad `row_lengths` are refused before any timing;
+//! class, along either axis; sizes outside their classes are refused before any timing;
 //! an older version's `rows/small` entry is refused whole. Every variant's correctness is tested elsewhere, pinned:
 //! `every_map_variant` (tests/elementwise.rs), `every_matmul_variant`
 //! (tests/matmul.rs), `every_matvec_variant` and `every_outer_variant`
@@ -292,28 +292,53 @@ fn bench_names_the_line_pick(cache: &Path) -> Outcome {
     Ok(())
 }
 
-/// `row_lengths` outside their classes (or empty lines) are an
-/// `Error::Options` naming them, before any timing: nothing is written.
-fn bad_row_lengths(gpu: &Gpu) -> Outcome {
+/// Sizes outside their classes (or empty) are an `Error::Options` naming the
+/// option, before any timing: nothing is written. (The matmul and matvec
+/// sides were once checked only when their turn came, after the map timings.)
+fn bad_sizes(gpu: &Gpu) -> Outcome {
     let dir = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
     let path = dir.path().join("tune.json");
-    for lengths in [
+    let mut cases: Vec<(&str, TuneOptions)> = [
         [0, 512, 8192],
         [65, 512, 8192],
         [16, 64, 8192],
         [16, 2049, 8192],
         [16, 512, 2048],
-    ] {
-        let options = TuneOptions {
-            row_lengths: lengths,
+    ]
+    .into_iter()
+    .map(|row_lengths| {
+        let o = TuneOptions {
+            row_lengths,
             ..quick(&path)
         };
+        ("TuneOptions::row_lengths", o)
+    })
+    .collect();
+    for sizes in [[0, 300_001], [300_001, 1000], [1000, 1000]] {
+        let o = TuneOptions {
+            sizes,
+            ..quick(&path)
+        };
+        cases.push(("TuneOptions::sizes", o));
+    }
+    for sides in [[512, 512], [0, 512]] {
+        let o = TuneOptions {
+            matmul_sizes: sides,
+            ..quick(&path)
+        };
+        cases.push(("TuneOptions::matmul_sizes", o));
+        let o = TuneOptions {
+            matvec_sizes: sides,
+            ..quick(&path)
+        };
+        cases.push(("TuneOptions::matvec_sizes", o));
+    }
+    for (name, options) in cases {
         match tune(gpu, &options) {
-            Err(Error::Options { option, .. })
-                if option == "TuneOptions::row_lengths" && !path.exists() => {}
+            Err(Error::Options { option, .. }) if option == name && !path.exists() => {}
             other => {
                 return Err(fail(format!(
-                    "row_lengths {lengths:?}: {:?}, cache written: {}",
+                    "{name} {options:?}: {:?}, cache written: {}",
                     other.map(|(e, _)| e.picks),
                     path.exists()
                 )));
@@ -404,7 +429,7 @@ const GPU_CASES: &[GpuCase] = &[
     ("tune_then_run_the_picks", tune_then_run_the_picks),
     ("caches_that_do_not_apply", caches_that_do_not_apply),
     ("tune_on_first_use", tune_on_first_use),
-    ("bad_row_lengths", bad_row_lengths),
+    ("bad_sizes", bad_sizes),
 ];
 
 fn main() {

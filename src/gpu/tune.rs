@@ -255,22 +255,42 @@ fn per_call(gpu: &Gpu, min_run_s: f64, f: &dyn Fn() -> Result<()>) -> Result<(f6
 }
 
 /// A `side` x `side` matrix of small integers on the device, for timing a
-/// product of size class `class` (`Error::Options` naming `option` if
-/// side^2 is of the other class).
-fn square(option: &'static str, gpu: &Gpu, class: SizeClass, side: usize) -> Result<GpuArray> {
-    if SizeClass::of(side * side) != class {
-        return Err(Error::Options {
-            option,
-            detail: format!("{side} x {side} is not {}", class.name()),
-        });
-    }
+/// product (`check_sizes` has checked its class).
+fn square(gpu: &Gpu, side: usize) -> Result<GpuArray> {
     let data: Vec<f32> = (0..side * side).map(|i| (i % 17) as f32 - 8.0).collect();
     gpu.upload(&ndarray::Array2::from_shape_vec((side, side), data).expect("side^2 values"))
 }
 
-/// `Error::Options` naming `row_lengths` unless each length is of its class
-/// (and at least 1: an empty line has nothing to time).
-fn check_row_lengths(lengths: &[usize; 3]) -> Result<()> {
+/// `Error::Options` naming the option unless each of `sizes`, `matmul_sizes`
+/// (as side^2), `matvec_sizes` (as side^2) and `row_lengths` is of its class
+/// and at least 1 (an empty array has nothing to time).
+fn check_sizes(options: &TuneOptions) -> Result<()> {
+    let classes = [
+        ("TuneOptions::sizes", options.sizes, 1),
+        ("TuneOptions::matmul_sizes", options.matmul_sizes, 2),
+        ("TuneOptions::matvec_sizes", options.matvec_sizes, 2),
+    ];
+    for (option, sizes, dims) in classes {
+        for (&class, &n) in SizeClass::ALL.iter().zip(&sizes) {
+            let elems = n.saturating_pow(dims);
+            if n == 0 || SizeClass::of(elems) != class {
+                let what = if dims == 1 {
+                    format!("{n} elements")
+                } else {
+                    format!("{n} x {n}")
+                };
+                return Err(Error::Options {
+                    option,
+                    detail: format!(
+                        "{what} is not {} (small: 1 to {} elements, large: more)",
+                        class.name(),
+                        SizeClass::SMALL_BELOW - 1
+                    ),
+                });
+            }
+        }
+    }
+    let lengths = &options.row_lengths;
     for (&class, &len) in LineClass::ALL.iter().zip(lengths) {
         if len == 0 || LineClass::of(len) != class {
             return Err(Error::Options {
@@ -304,7 +324,7 @@ fn fastest(times: &BTreeMap<String, f64>) -> String {
 /// is replaced atomically). Returns the entry and the path written.
 pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
     // Before any timing, so a bad option costs no minutes.
-    check_row_lengths(&options.row_lengths)?;
+    check_sizes(options)?;
     let path = match &options.cache {
         Some(p) => p.clone(),
         None => default_cache_path()
@@ -355,7 +375,7 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
         pick(key, each(map_shapes(), MapVariant::name, run, time)?);
     }
     for (&class, &side) in SizeClass::ALL.iter().zip(&options.matmul_sizes) {
-        let a = square("TuneOptions::matmul_sizes", gpu, class, side)?;
+        let a = square(gpu, side)?;
         let run = |v| a.matmul_variant(&a, v).map(drop);
         let key = ClassFamily::Matmul.key(class);
         pick(
@@ -372,7 +392,7 @@ pub fn tune(gpu: &Gpu, options: &TuneOptions) -> Result<(CacheEntry, PathBuf)> {
         );
     }
     for (&class, &side) in SizeClass::ALL.iter().zip(&options.matvec_sizes) {
-        let w = square("TuneOptions::matvec_sizes", gpu, class, side)?;
+        let w = square(gpu, side)?;
         let x = gpu.upload(&ndarray::Array1::from_elem(side, 0.5f32))?;
         let run = |v| {
             w.matvec_variant("matvec", &x, side, side, vec![side], v)

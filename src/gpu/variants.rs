@@ -395,8 +395,11 @@ pub enum SizeClass {
 impl SizeClass {
     pub const ALL: [SizeClass; 2] = [SizeClass::Small, SizeClass::Large];
 
+    /// Where `Large` starts, in elements.
+    pub const SMALL_BELOW: usize = 1 << 18;
+
     pub fn of(len: usize) -> SizeClass {
-        if len < 1 << 18 {
+        if len < SizeClass::SMALL_BELOW {
             SizeClass::Small
         } else {
             SizeClass::Large
