@@ -3,11 +3,11 @@
 // subnormals) are in shaders/shared/row_stats.wgsl, appended by the host.
 //
 // Stages, chosen by the host (src/gpu/rows.rs) from the row length `cols` and
-// the variant (`RowsVariant`: PER_THREAD = 8 or 16, and the fewest invocations
+// the variant (`RowsVariant`: PER_THREAD = 8, 16 or 32, and the fewest invocations
 // per row, `min_seg`):
 //   rows_short    cols <= 32, min_seg = 1: one invocation per row; the second
 //                               read of the row hits the cache.
-//   rows_fused    cols <= CHUNK (2048 or 4096): a segment of `seg` invocations
+//   rows_fused    cols <= CHUNK (2048, 4096 or 8192): a segment of `seg` invocations
 //                               per row (seg a power of two, seg * PER_THREAD
 //                               >= cols, at least min_seg, at most 256), WG / seg
 //                               rows per workgroup; the row stays in registers

@@ -43,7 +43,7 @@ override OP: u32 = 0u;
 const SOFTMAX: u32 = 0u;
 
 const WG: u32 = 256u;
-// Elements per invocation in a row's reduction: 8 or 16, per variant
+// Elements per invocation in a row's reduction: 8, 16 or 32, per variant
 // (`RowsVariant` in src/gpu/variants.rs; the host fills in PER_THREAD).
 const PER_THREAD: u32 = /*PER_THREAD*/u;
 const CHUNK: u32 = WG * PER_THREAD; // the longest row reduced in one pass

@@ -253,9 +253,10 @@ impl RowsVariant {
     };
 
     /// 8 or 16 elements per invocation, at least 1, 4 or 16 invocations per
-    /// line, scalar or vec4 loads.
-    pub const ALL: [RowsVariant; 12] = {
-        let mut out = [RowsVariant::DEFAULT; 12];
+    /// line, scalar or vec4 loads; and 32 per invocation (one pass up to
+    /// 8,192, 32 registers a line) with at least 1 invocation per line.
+    pub const ALL: [RowsVariant; 14] = {
+        let mut out = [RowsVariant::DEFAULT; 14];
         let mut i = 0;
         while i < 12 {
             out[i] = RowsVariant {
@@ -265,6 +266,16 @@ impl RowsVariant {
             };
             i += 1;
         }
+        out[12] = RowsVariant {
+            per_thread: 32,
+            min_seg: 1,
+            vec4: false,
+        };
+        out[13] = RowsVariant {
+            per_thread: 32,
+            min_seg: 1,
+            vec4: true,
+        };
         out
     };
 
@@ -430,8 +441,8 @@ pub enum LineClass {
     /// invocations of 16 per line, half the registers each).
     Medium,
     /// Longer: the `per_thread` 8 variants cut a line into chunks of 2,048
-    /// (three passes), the 16 ones take one pass up to 4,096 and then chunks
-    /// of 4,096 (half as many stats to merge).
+    /// (three passes), the 16 ones take one pass up to 4,096 and the 32 ones
+    /// up to 8,192, then chunks of that (fewer stats to merge).
     Long,
 }
 
