@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CI: compile every WGSL kernel variant the crate builds with Tint (Chrome's WGSL
 # compiler) through Dawn's null backend, no GPU or driver needed, and create a
-# compute pipeline for every entry point with its override constants.
+# compute pipeline for every entry point with its override constants (those
+# needing more workgroup memory than null allows on Dawn's Vulkan backend over
+# SwiftShader, from .ci/swiftshader.sh).
 # Fails on any Tint error, and when node/npm are missing (it never skips).
 #
 #     .ci/tint/run.sh            (from any directory)
@@ -33,8 +35,12 @@ echo "== kernel manifest (cargo run --release --example kernel_manifest)"
 (cd "$root" && cargo run --release --quiet --example kernel_manifest) >"$manifest"
 
 echo "== Tint (Dawn backend=null): every module and pipeline"
+# Pipelines needing more workgroup memory than Dawn null allows are built on
+# Dawn's Vulkan backend over SwiftShader (Dawn refuses Mesa 22.3's lavapipe).
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/gpu-basics-xdg}"
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 status=0
-node "$here/check.mjs" "$manifest" || status=$?
+VK_ICD_FILENAMES="$("$root/.ci/swiftshader.sh")" node "$here/check.mjs" "$manifest" || status=$?
 
 end=$(date +%s.%N)
 awk -v a="$start" -v b="$end" 'BEGIN { printf "tint-check: %.1f s in all\n", b - a }'
