@@ -51,6 +51,20 @@ fn group_index(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wg.x + wg.y * nwg.x;
 }
 
+// rows_fused and rows_fused4: this invocation's row `r` and its lane `t` in the
+// row's segment of p.seg lanes (WG / p.seg rows per workgroup). Invocations
+// past the last row (`valid` false) still take part in the reduction's barriers.
+struct SegmentLane {
+    r: u32,
+    t: u32,
+    valid: bool,
+}
+
+fn segment_lane(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> SegmentLane {
+    let r = group_index(wg, nwg) * (WG / p.seg) + lid / p.seg;
+    return SegmentLane(r, lid % p.seg, r < p.rows);
+}
+
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
@@ -85,10 +99,10 @@ fn rows_fused(
 ) {
     /*SUBGROUP_INIT*/
     let seg = p.seg;
-    let r = group_index(wg, nwg) * (WG / seg) + lid / seg;
-    let t = lid % seg;
-    // Invocations past the last row still take part in the reduction's barriers.
-    let valid = r < p.rows;
+    let l = segment_lane(wg, nwg, lid);
+    let r = l.r;
+    let t = l.t;
+    let valid = l.valid;
     let start = p.base + r * p.cols;
     var vals: array<f32, PER_THREAD>;
     var s = identity();
@@ -129,9 +143,10 @@ fn rows_fused4(
 ) {
     /*SUBGROUP_INIT*/
     let seg = p.seg;
-    let r = group_index(wg, nwg) * (WG / seg) + lid / seg;
-    let t = lid % seg;
-    let valid = r < p.rows;
+    let l = segment_lane(wg, nwg, lid);
+    let r = l.r;
+    let t = l.t;
+    let valid = l.valid;
     let start = (p.base + r * p.cols) / 4u;
     let n4 = p.cols / 4u;
     var vals: array<vec4<f32>, PER_THREAD / 4u>;
