@@ -21,11 +21,12 @@
 //                               vec4s t, t + seg, ... of its row (PER_THREAD / 4
 //                               of them), folds their elements x, y, z, w in
 //                               that order, and writes whole vec4s.
-//   rows_partials, rows_merge, rows_apply
+//   rows_partials, rows_merge, rows_apply (rows_apply4)
 //                 longer rows: each row is cut into chunks of CHUNK, one
 //                 workgroup per chunk writes a stat; one workgroup per row merges
-//                 them; then every element is rewritten: two reads, one write,
-//                 full parallelism even for a single 10^7-element row.
+//                 them; then every element is rewritten (as whole vec4s where
+//                 cols is a multiple of 4): two reads, one write, full
+//                 parallelism even for a single 10^7-element row.
 // Every stage works on a window of whole rows that starts `base` elements into
 // its binding (bindings start on aligned offsets, rows need not). Along axis 0,
 // shaders/columns.wgsl replays these reductions down the columns.
@@ -251,4 +252,25 @@ fn rows_apply(
     let r = i / p_apply.cols;
     let at = p_apply.base + i;
     out_apply[at] = apply(x[at], stats_in[r]);
+}
+
+// Long rows, stage 3 as whole vec4s: cols and base multiples of 4 (the host
+// takes this entry point only then), so every vec4 lies in one row; the same
+// values as rows_apply, element for element.
+@group(0) @binding(2) var<storage, read_write> out_apply4: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn rows_apply4(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = group_index(wg, nwg) * WG + lid;
+    if i >= p_apply.rows * p_apply.cols / 4u {
+        return;
+    }
+    let f = stats_in[4u * i / p_apply.cols];
+    let at = p_apply.base / 4u + i;
+    let v = x4[at];
+    out_apply4[at] = vec4<f32>(apply(v.x, f), apply(v.y, f), apply(v.z, f), apply(v.w, f));
 }

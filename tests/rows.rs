@@ -357,7 +357,8 @@ fn columns_in_many_dispatches(gpu: &Gpu) -> Outcome {
 /// around the short, one-pass and chunked paths' limits (1, 4, 31 to 33, 64,
 /// the variant's one-pass length and one more, and three of it), lengths that
 /// are multiples of 4 and not (the vec4 variants' two forms of the one-pass
-/// path, a vec4 lane holding one vec4 or two, rows over two windows), within
+/// path, a vec4 lane holding one vec4 or two, rows over two windows; the
+/// chunked path's vec4 rewrite), within
 /// the oracle's bounds; and along axis 0 the same bits as the rows of the
 /// transpose in the same variant, for columns of each path's lengths.
 fn every_rows_variant(_: &Gpu) -> Outcome {
@@ -387,6 +388,7 @@ fn every_rows_variant(_: &Gpu) -> Outcome {
             (9, c - 1),
             (5, c),
             (5, c + 1),
+            (3, 2 * c + 4),
             (2, 3 * c + 5),
         ]
         .into_iter()

@@ -137,6 +137,7 @@ pub(crate) enum LineStage {
     RowsPartials,
     RowsMerge,
     RowsApply,
+    RowsApply4,
     ColsStats,
     ColsChunks,
     ColsMerge,
@@ -144,13 +145,14 @@ pub(crate) enum LineStage {
 }
 
 impl LineStage {
-    pub(crate) const ALL: [LineStage; 10] = [
+    pub(crate) const ALL: [LineStage; 11] = [
         LineStage::RowsShort,
         LineStage::RowsFused,
         LineStage::RowsFused4,
         LineStage::RowsPartials,
         LineStage::RowsMerge,
         LineStage::RowsApply,
+        LineStage::RowsApply4,
         LineStage::ColsStats,
         LineStage::ColsChunks,
         LineStage::ColsMerge,
@@ -165,6 +167,7 @@ impl LineStage {
             LineStage::RowsPartials => "rows_partials",
             LineStage::RowsMerge => "rows_merge",
             LineStage::RowsApply => "rows_apply",
+            LineStage::RowsApply4 => "rows_apply4",
             LineStage::ColsStats => "cols_stats",
             LineStage::ColsChunks => "cols_chunks",
             LineStage::ColsMerge => "cols_merge",
@@ -181,7 +184,8 @@ impl LineStage {
             | LineStage::RowsFused4
             | LineStage::RowsPartials
             | LineStage::RowsMerge
-            | LineStage::RowsApply => ("rows.wgsl", ROWS_WGSL),
+            | LineStage::RowsApply
+            | LineStage::RowsApply4 => ("rows.wgsl", ROWS_WGSL),
             _ => ("columns.wgsl", COLUMNS_WGSL),
         }
     }
@@ -189,7 +193,7 @@ impl LineStage {
     /// Inputs: the apply stages read the data and the lines' statistics.
     fn reads(self) -> u32 {
         match self {
-            LineStage::RowsApply | LineStage::ColsApply => 2,
+            LineStage::RowsApply | LineStage::RowsApply4 | LineStage::ColsApply => 2,
             _ => 1,
         }
     }

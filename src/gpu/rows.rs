@@ -173,12 +173,19 @@ impl GpuArray {
                     stats.window(0, rows * 4),
                     out.window(start, len),
                 );
+                // Elementwise, so whole vec4s give the same bits wherever rows
+                // are whole vec4s (n a multiple of 4, and then base is too).
+                let (apply, per) = if n.is_multiple_of(4) {
+                    (LineStage::RowsApply4, 4)
+                } else {
+                    (LineStage::RowsApply, 1)
+                };
                 rt.dispatch(
                     name,
-                    stage(LineStage::RowsApply),
+                    stage(apply),
                     &[xw, sw, ow],
                     Some(pb),
-                    ((rows * n) as u64).div_ceil(WG),
+                    ((rows * n / per) as u64).div_ceil(WG),
                 )?;
             }
         }
