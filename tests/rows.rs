@@ -113,7 +113,13 @@ fn columns_equal_transposed_rows(b: &dyn Backend, y: &Array2<f32>) -> Outcome {
             b.normalize_rows(y.t())?,
         ),
     ] {
-        if cols.t() != rows {
+        // Bits, not ==: +0 and -0 are equal, and NaN is equal to nothing.
+        let differ = cols
+            .t()
+            .iter()
+            .zip(&rows)
+            .any(|(a, b)| a.to_bits() != b.to_bits());
+        if differ {
             return Err(fail(format!(
                 "{name} ({m}, {n}) along axis 0 differs from the transpose's rows"
             )));

@@ -47,7 +47,8 @@ impl Gpu {
     /// Records `reps` passes that read every vec4 of a buffer of `bytes`
     /// bytes (rounded up to 16, at most one storage binding) and write almost
     /// nothing: the device's practical read bandwidth, for benchmarks.
-    pub fn record_reads(&self, bytes: u64, reps: usize) -> Result<()> {
+    /// Returns the bytes each pass reads.
+    pub fn record_reads(&self, bytes: u64, reps: usize) -> Result<u64> {
         let op = "record_reads";
         let window = self.inner.window_elems as u64 * 4;
         let bytes = bytes.div_ceil(16).saturating_mul(16).min(window / 16 * 16);
@@ -81,7 +82,7 @@ impl Gpu {
                 groups,
             )?;
         }
-        Ok(())
+        Ok(bytes)
     }
 
     /// Records `reps` dispatches of `groups` workgroups of 256 invocations that
