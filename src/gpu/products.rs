@@ -634,10 +634,9 @@ impl GpuArray {
             .upload_as(op, "result", &ArrayD::<f32>::zeros(IxDyn(&shape)))
     }
 
-    /// Workgroups one dispatch can have (the grid folds into x and y).
+    /// Workgroups one dispatch can have (`Runtime::max_groups`).
     fn max_groups(&self) -> usize {
-        let per_dim = self.gpu.inner.rt.max_workgroups as usize;
-        per_dim * per_dim
+        usize::try_from(self.gpu.inner.rt.max_groups()).unwrap_or(usize::MAX)
     }
 
     /// Storage binding offsets must be multiples of this many f32.

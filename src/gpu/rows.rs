@@ -274,8 +274,7 @@ impl GpuArray {
         bindings: &[super::runtime::Binding<'_>],
     ) -> Result<()> {
         let rt = &self.gpu.inner.rt;
-        let max = u64::from(rt.max_workgroups);
-        let step = (max * max * WG) as usize;
+        let step = (rt.max_groups() * WG) as usize;
         for first in (0..count).step_by(step) {
             params.first = first as u32;
             rt.dispatch(

@@ -129,6 +129,12 @@ impl Runtime {
         self.pool.get(op, Kind::Storage, bytes)
     }
 
+    /// Workgroups one dispatch can have: `grid` folds them into x and y.
+    pub(crate) fn max_groups(&self) -> u64 {
+        let per_dim = u64::from(self.max_workgroups);
+        per_dim * per_dim
+    }
+
     /// Splits `groups` workgroups over x and y when x alone cannot hold them
     /// (65,535 per dimension on most devices). Kernels rebuild the linear id as
     /// `wg.x + wg.y * num_workgroups.x` and bounds-check it, since x * y may

@@ -61,7 +61,7 @@ impl Gpu {
             ..YardstickParams::zeroed()
         };
         // About 8 vec4s per invocation: enough loads in flight, few workgroups.
-        let groups = n4.div_ceil(256 * 8).clamp(1, self.max_groups());
+        let groups = n4.div_ceil(256 * 8).clamp(1, self.inner.rt.max_groups());
         for _ in 0..reps {
             self.inner.rt.dispatch(
                 op,
@@ -91,7 +91,8 @@ impl Gpu {
     /// benchmarks.
     pub fn record_fmas(&self, groups: u32, reps: usize) -> Result<u64> {
         let op = "record_fmas";
-        let groups = groups.clamp(1, u32::try_from(self.max_groups()).unwrap_or(u32::MAX));
+        let max = self.inner.rt.max_groups();
+        let groups = groups.clamp(1, u32::try_from(max).unwrap_or(u32::MAX));
         let src = self.inner.rt.alloc(op, 4)?;
         let dst = self.inner.rt.alloc(op, 4)?;
         let params = YardstickParams {
@@ -117,11 +118,5 @@ impl Gpu {
             )?;
         }
         Ok(reps as u64 * u64::from(groups) * 256 * u64::from(FMA_ITERS) * FMA_FLOPS_PER_STEP)
-    }
-
-    /// Workgroups one dispatch can have (the grid folds into x and y).
-    fn max_groups(&self) -> u64 {
-        let per_dim = u64::from(self.inner.rt.max_workgroups);
-        per_dim * per_dim
     }
 }
